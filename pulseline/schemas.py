@@ -1,0 +1,77 @@
+"""Versioned event schemas: the contract between the gateway, processors and storage.
+
+``EventIn`` is what a client sends; ``Event`` (v1) is what travels on ``ingest.*``
+topics once the gateway has stamped it. Derived records carry their own versions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventKind(StrEnum):
+    ERROR = "error"
+    TRANSACTION = "transaction"
+    PAGEVIEW = "pageview"
+    EVENT = "event"
+    WEB_VITAL = "web_vital"
+    CHECK_IN = "check_in"
+    METRIC = "metric"
+
+
+_Short = Field(default=None, max_length=200)
+
+
+class EventIn(BaseModel):
+    """One event as a client sends it; unknown top-level fields are refused by name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: EventKind
+    event_id: UUID | None = None
+    timestamp: datetime | None = None
+    distinct_id: str | None = _Short
+    session_id: str | None = _Short
+    release: str | None = _Short
+    environment: str | None = _Short
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class Event(BaseModel):
+    """v1 envelope of a stamped event on an ``ingest.*`` topic."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    schema_version: Literal[1] = 1
+    event_id: UUID
+    project_id: int
+    kind: EventKind
+    timestamp: datetime
+    received_at: datetime
+    distinct_id: str | None = None
+    session_id: str | None = None
+    release: str | None = None
+    environment: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProjectCount(BaseModel):
+    """v1: events counted per project, family and minute; a newer count replaces an older."""
+
+    schema_version: Literal[1] = 1
+    project_id: int
+    kind: EventKind
+    minute: datetime
+    count: int = Field(ge=0)
+
+
+class DeadLetter(BaseModel):
+    """v1: the raw bytes of what could not be handled; headers say why and where from."""
+
+    schema_version: Literal[1] = 1
+    payload: bytes

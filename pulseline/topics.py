@@ -1,0 +1,111 @@
+"""The closed registry of Kafka topics: name, partitions, partition key, schema, retention.
+
+Every topic the pipeline touches is declared here, Faust's changelog and repartition
+topics included, because the broker never auto-creates topics. ``topic_prefix``
+namespaces a whole deployment (tests give each run its own).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from pulseline.schemas import DeadLetter, Event, EventKind, ProjectCount
+
+DAY_MS = 24 * 3600 * 1000
+
+
+class Role(StrEnum):
+    INGEST = "ingest"
+    DERIVED = "derived"
+    INTERNAL = "internal"
+    DEAD_LETTER = "dead_letter"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    role: Role
+    key: str
+    schema: type[BaseModel]
+    retention_ms: int | None = 7 * DAY_MS
+    compacted: bool = False
+    doc: str = ""
+
+    def physical(self, prefix: str = "") -> str:
+        return f"{prefix}{self.name}"
+
+    def config(self) -> dict[str, str]:
+        cfg = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        if self.retention_ms is not None:
+            cfg["retention.ms"] = str(self.retention_ms)
+        return cfg
+
+
+def _ingest(kind: EventKind, key: str) -> TopicSpec:
+    return TopicSpec(f"ingest.{kind.value}", Role.INGEST, key, Event, doc=f"stamped {kind} events")
+
+
+INGEST: dict[EventKind, TopicSpec] = {
+    EventKind.ERROR: _ingest(EventKind.ERROR, "project_id:event_id"),
+    EventKind.TRANSACTION: _ingest(EventKind.TRANSACTION, "project_id:event_id"),
+    EventKind.PAGEVIEW: _ingest(EventKind.PAGEVIEW, "project_id:distinct_id"),
+    EventKind.EVENT: _ingest(EventKind.EVENT, "project_id:distinct_id"),
+    EventKind.WEB_VITAL: _ingest(EventKind.WEB_VITAL, "project_id:distinct_id"),
+    EventKind.CHECK_IN: _ingest(EventKind.CHECK_IN, "project_id:attributes.monitor"),
+    EventKind.METRIC: _ingest(EventKind.METRIC, "project_id:attributes.name"),
+}
+
+PROJECT_COUNTS = TopicSpec(
+    "derived.project_counts",
+    Role.DERIVED,
+    "project_id",
+    ProjectCount,
+    doc="events per project, family and minute",
+)
+PROJECT_COUNTS_BY_PROJECT = TopicSpec(
+    "pulseline-processors-by_project-repartition",
+    Role.INTERNAL,
+    "project_id",
+    Event,
+    retention_ms=DAY_MS,
+    doc="ingest events re-keyed by project for the counting agent",
+)
+PROJECT_COUNTS_CHANGELOG = TopicSpec(
+    "pulseline-processors-project_counts-changelog",
+    Role.INTERNAL,
+    "project_id|kind|minute",
+    ProjectCount,
+    retention_ms=None,
+    compacted=True,
+    doc="Faust changelog of the per-project counts table",
+)
+DEAD_LETTERS = TopicSpec(
+    "dlq.events",
+    Role.DEAD_LETTER,
+    "source key",
+    DeadLetter,
+    retention_ms=30 * DAY_MS,
+    doc="what a stage could not handle; headers: error, stage, source topic/partition/offset",
+)
+
+REGISTRY: tuple[TopicSpec, ...] = (
+    *INGEST.values(),
+    PROJECT_COUNTS,
+    PROJECT_COUNTS_BY_PROJECT,
+    PROJECT_COUNTS_CHANGELOG,
+    DEAD_LETTERS,
+)
+
+
+def ingest_topic(kind: EventKind) -> TopicSpec:
+    return INGEST[kind]
+
+
+def by_name(name: str) -> TopicSpec:
+    for spec in REGISTRY:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"unknown topic {name!r}: every topic must be declared in pulseline.topics")
