@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import shutil
 import signal
@@ -208,6 +209,8 @@ def wait_ready(bootstrap: str, timeout_s: float, log_file: Path,
 async def metadata_ok(bootstrap: str) -> bool:
     from aiokafka.admin import AIOKafkaAdminClient
 
+    # A broker that is still starting refuses connections; aiokafka logs each refusal.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
     try:
         await asyncio.wait_for(admin.start(), 3)

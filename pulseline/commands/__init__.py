@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Protocol
 
-from pulseline.commands import kafka
+from pulseline.commands import admin, kafka, services
+from pulseline.commands.types import SubParsers
 
 
 class Command(Protocol):
     def register(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
 
 
-COMMANDS: tuple[Command, ...] = (kafka,)
+COMMANDS: tuple[Command, ...] = (kafka, admin, services)

@@ -7,10 +7,11 @@ import subprocess
 import sys
 
 from deploy.local.broker import BrokerError, LocalBroker, metadata_ok
+from pulseline.commands.types import SubParsers
 from pulseline.settings import LocalKafkaSettings
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: SubParsers) -> None:
     parser = sub.add_parser("kafka", help="manage the bundled local Kafka broker")
     parser.add_argument("action", choices=["assemble", "start", "stop", "status", "logs"])
     parser.add_argument("-f", "--follow", action="store_true", help="with logs: keep following")

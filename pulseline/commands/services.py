@@ -1,0 +1,40 @@
+"""``pulseline gateway|processors|storage``: run one service in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+
+from pulseline.commands.types import SubParsers
+
+
+def register(sub: SubParsers) -> None:
+    for name, help_text, handler in (
+        ("gateway", "run the ingest gateway (HTTP → Kafka)", _gateway),
+        ("processors", "run a Faust stream-processor worker", _processors),
+        ("storage", "run the ClickHouse sink and the read API", _storage),
+    ):
+        parser = sub.add_parser(name, help=help_text)
+        parser.set_defaults(handler=handler)
+
+
+def _gateway(_: argparse.Namespace) -> int:
+    from ingest_gateway.server import serve
+
+    from pulseline.settings import GatewaySettings
+
+    serve(GatewaySettings.from_env())
+    return 0
+
+
+def _processors(_: argparse.Namespace) -> int:
+    from stream_processors.__main__ import main
+
+    main()
+    return 0
+
+
+def _storage(_: argparse.Namespace) -> int:
+    from storage.service import main
+
+    main()
+    return 0

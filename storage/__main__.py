@@ -1,0 +1,3 @@
+from storage.service import main
+
+main()

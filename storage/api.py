@@ -1,0 +1,145 @@
+"""The read API: project-scoped reads over what the sink stored.
+
+(No ``from __future__ import annotations`` here: FastAPI resolves the closure-local
+``Annotated`` aliases at definition time.)
+
+Errors map to HTTP in one place (``_error``): ``ApiError`` carries its status; bad
+parameters are 4xx, never 5xx.
+"""
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import generate_latest
+
+from pulseline.keys import ApiKey, KeyRing, Scope
+from pulseline.schemas import EventKind
+from pulseline.settings import StorageSettings
+from storage import queries
+from storage.client import Engine
+from storage.metrics import StorageMetrics
+
+MAX_RANGE = timedelta(days=400)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+def _error(status: int, code: str, detail: Any, headers: dict[str, str] | None = None
+           ) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def create_app(settings: StorageSettings, engine: Engine, keyring: KeyRing,
+               metrics: StorageMetrics) -> FastAPI:
+    app = FastAPI(title="Pulseline read API", version="1")
+    db = engine.database
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return _error(exc.status, exc.code, exc.detail, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"field": ".".join(str(p) for p in e["loc"][1:]), "problem": e["msg"]}
+                    for e in exc.errors()]
+        return _error(400, "invalid_parameters", problems)
+
+    @app.middleware("http")
+    async def _count(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.requests.labels(path, str(response.status_code)).inc()
+        return response
+
+    def reader(request: Request) -> ApiKey:
+        header = request.headers.get("authorization", "")
+        raw = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+        if not raw:
+            raise ApiError(401, "missing_key", "send a read key as 'Authorization: Bearer <key>'")
+        key = keyring.lookup(raw)
+        if key is None:
+            raise ApiError(401, "invalid_key", "the key is unknown or revoked")
+        if key.scope not in (Scope.READ, Scope.ADMIN):
+            raise ApiError(403, "wrong_scope", f"a {key.scope} key cannot read; use a read key")
+        return key
+
+    Reader = Annotated[ApiKey, Depends(reader)]
+
+    def time_range(since: datetime | None, until: datetime | None,
+                   default: timedelta) -> tuple[datetime, datetime]:
+        end = until or datetime.now(UTC) + timedelta(minutes=5)
+        start = since or end - default
+        if start >= end:
+            raise ApiError(400, "invalid_range", "'since' must be before 'until'")
+        if end - start > MAX_RANGE:
+            raise ApiError(400, "range_too_long", f"the time range is limited to {MAX_RANGE.days} days")
+        return start, end
+
+    @app.get("/v1/events", summary="List stored events, newest first (keyset pagination)")
+    async def list_events(
+        key: Reader,
+        kind: EventKind | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: Annotated[int, Query(ge=1, le=settings.api_max_page_size)] = 100,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        start, end = time_range(since, until, timedelta(days=7))
+        try:
+            after = queries.Cursor.decode(cursor) if cursor else None
+        except queries.BadCursor as exc:
+            raise ApiError(400, "invalid_cursor", str(exc)) from None
+        query = queries.EventQuery(key.project_id, start, end, limit,
+                                   kind.value if kind else None, after)
+        sql, params = query.sql(db)
+        rows = await engine.rows(sql, params)
+        data = [queries.event_json(r) for r in rows]
+        next_cursor = None
+        if len(rows) == limit:
+            last = rows[-1]
+            next_cursor = queries.Cursor(last["timestamp"], last["event_id"]).encode()
+        return {"data": data, "next_cursor": next_cursor}
+
+    @app.get("/v1/events/{event_id}", summary="One stored event")
+    async def get_event(key: Reader, event_id: UUID) -> dict[str, Any]:
+        rows = await engine.rows(*queries.event_by_id(db, key.project_id, event_id))
+        if not rows:
+            raise ApiError(404, "not_found", f"no event {event_id} in this project")
+        return queries.event_json(rows[0])
+
+    @app.get("/v1/stats/counts", summary="Events per minute and family (from the processors)")
+    async def get_counts(key: Reader, since: datetime | None = None,
+                         until: datetime | None = None) -> dict[str, Any]:
+        start, end = time_range(since, until, timedelta(hours=1))
+        rows = await engine.rows(*queries.counts(db, key.project_id, start, end))
+        return {"data": [{"minute": queries.utc(r["minute"]).isoformat().replace("+00:00", "Z"),
+                          "kind": r["kind"], "count": int(r["count"])} for r in rows]}
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        try:
+            await engine.rows("SELECT 1 AS ok")
+        except Exception as exc:
+            return _error(503, "clickhouse_unavailable", str(exc)[:300])
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(metrics.registry).decode(),
+                                 media_type="text/plain; version=0.0.4")
+
+    return app

@@ -1,0 +1,65 @@
+"""The storage process: migrations, then the sink and the read API on one event loop.
+
+With the embedded engine (chdb) only one process may open the data directory, so the
+sink and the read API always share this process and its ``Engine``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import uvicorn
+
+from pulseline.keys import demo_keys
+from pulseline.settings import StorageSettings
+from storage.api import create_app
+from storage.client import Engine
+from storage.metrics import StorageMetrics
+from storage.migrate import migrate
+from storage.sink import Sink
+
+log = logging.getLogger("pulseline.storage")
+
+
+async def serve(settings: StorageSettings) -> None:
+    engine = Engine.open(settings)
+    applied = migrate(engine)
+    if applied:
+        log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
+    metrics = StorageMetrics()
+    app = create_app(settings, engine, demo_keys(settings.data_dir).keyring(), metrics)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
+                                           log_level="warning", lifespan="on"))
+    sink = Sink(settings, engine, metrics)
+    await sink.start()
+    sink_task = asyncio.create_task(sink.run(), name="sink")
+    api_task = asyncio.create_task(server.serve(), name="read-api")
+
+    loop = asyncio.get_running_loop()
+
+    def _shutdown() -> None:
+        server.should_exit = True
+        loop.create_task(sink.stop())
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, _shutdown)
+    try:
+        done, _ = await asyncio.wait({sink_task, api_task}, return_when=asyncio.FIRST_COMPLETED)
+        _shutdown()
+        await asyncio.gather(sink_task, api_task, return_exceptions=True)
+        for task in done:
+            if task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        await sink.close()
+        engine.close()
+
+
+def main() -> None:
+    settings = StorageSettings.from_env()
+    logging.basicConfig(level=settings.log_level,
+                        format='{"ts":"%(asctime)s","level":"%(levelname)s",'
+                               '"logger":"%(name)s","msg":"%(message)s"}')
+    asyncio.run(serve(settings))

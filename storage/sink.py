@@ -1,0 +1,142 @@
+"""The storage sink: a batch consumer of ``ingest.*`` and ``derived.*`` topics.
+
+It polls, decodes records into per-table column batches, flushes by size or time with
+a deterministic ``insert_deduplication_token``, dead-letters rows that can never be
+inserted, and commits offsets only after ClickHouse has the rows (see storage.batch).
+When ClickHouse fails it stops polling and retries the identical batch with back-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError
+
+from pulseline.deadletter import DeadLetterInfo, reason_label
+from pulseline.settings import StorageSettings
+from pulseline.topics import DEAD_LETTERS
+from storage.batch import Batch, TableBatch
+from storage.client import Engine
+from storage.metrics import StorageMetrics
+from storage.rows import TABLES, RowError, Source, Table, decode
+
+log = logging.getLogger("pulseline.sink")
+
+
+class Sink:
+    def __init__(self, settings: StorageSettings, engine: Engine, metrics: StorageMetrics) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.metrics = metrics
+        prefix = settings.topic_prefix
+        self.tables: dict[str, Table] = {spec.physical(prefix): t for spec, t in TABLES.items()}
+        self.consumer = AIOKafkaConsumer(
+            *self.tables,
+            bootstrap_servers=settings.bootstrap,
+            group_id=settings.sink_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=settings.sink_batch_rows,
+            max_poll_interval_ms=600_000,
+        )
+        self.producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all",
+                                         enable_idempotence=True)
+        self.dlq_topic = DEAD_LETTERS.physical(prefix)
+        self._stopping = asyncio.Event()
+        self.flushed_batches = 0
+
+    async def start(self) -> None:
+        await self.producer.start()
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    async def close(self) -> None:
+        await self.consumer.stop()
+        await self.producer.stop()
+
+    async def run(self) -> None:
+        """Poll, batch and flush until ``stop()``; the last batch is flushed before exit."""
+        batch = Batch()
+        opened = time.monotonic()
+        interval_ms = int(self.settings.sink_flush_interval_s * 1000)
+        while not self._stopping.is_set():
+            room = self.settings.sink_batch_rows - len(batch)
+            polled = await self.consumer.getmany(timeout_ms=min(interval_ms, 200),
+                                                 max_records=max(room, 1))
+            for tp, records in polled.items():
+                for record in records:
+                    self._add(batch, tp, record.offset, record.key, record.value)
+            full = len(batch) >= self.settings.sink_batch_rows
+            due = time.monotonic() - opened >= self.settings.sink_flush_interval_s
+            if batch.offsets and (full or due):
+                await self.flush(batch)
+                batch, opened = Batch(), time.monotonic()
+            elif not batch.offsets:
+                opened = time.monotonic()
+        if batch.offsets:
+            await self.flush(batch)
+
+    def _add(self, batch: Batch, tp: TopicPartition, offset: int, key: bytes | None,
+             value: bytes | None) -> None:
+        table = self.tables[tp.topic]
+        try:
+            row = decode(table, value, Source(tp.topic, tp.partition, offset))
+        except RowError as exc:
+            batch.add_dead(tp.topic, tp.partition, offset, key, value, f"invalid row: {exc}")
+            return
+        batch.add_row(table, tp.topic, tp.partition, offset, row)
+
+    async def flush(self, batch: Batch) -> None:
+        for table_batch in batch.tables.values():
+            await self._insert_until_done(table_batch)
+        for topic, partition, offset, key, value, reason in batch.dead:
+            info = DeadLetterInfo(reason, "sink", topic, partition, offset)
+            await self.producer.send_and_wait(self.dlq_topic, value=value, key=key,
+                                              headers=info.headers())
+            self.metrics.dead_letters.labels(reason_label(reason)).inc()
+        try:
+            await self.consumer.commit(
+                {TopicPartition(t, p): o for (t, p), o in batch.commit_offsets().items()}
+            )
+        except CommitFailedError:
+            log.warning("offset commit refused after a rebalance; the rows stay (idempotent)")
+        self.flushed_batches += 1
+        self._record_lag(batch)
+
+    async def _insert_until_done(self, tb: TableBatch) -> None:
+        token = tb.token()
+        delay = 0.2
+        while True:
+            started = time.perf_counter()
+            try:
+                await self.engine.run(
+                    self.engine.client.insert,
+                    f"{self.engine.database}.{tb.table.name}",
+                    tb.columns,
+                    column_names=list(tb.table.columns),
+                    column_oriented=True,
+                    settings={"insert_deduplication_token": token},
+                )
+            except Exception as exc:  # any driver or engine error: keep the batch, retry
+                self.metrics.insert_failures.labels(tb.table.name).inc()
+                log.warning("insert into %s failed (%s); retrying in %.1fs",
+                            tb.table.name, exc, delay)
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, self.settings.sink_retry_max_s)
+                continue
+            self.metrics.insert_seconds.labels(tb.table.name).observe(
+                time.perf_counter() - started)
+            self.metrics.rows.labels(tb.table.name).inc(tb.rows)
+            return
+
+    def _record_lag(self, batch: Batch) -> None:
+        for (topic, partition), committed in batch.commit_offsets().items():
+            end = self.consumer.highwater(TopicPartition(topic, partition))
+            if end is not None:
+                self.metrics.lag.labels(topic, str(partition)).set(max(end - committed, 0))

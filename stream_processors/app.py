@@ -1,0 +1,36 @@
+"""The Faust app. Faust stays in this package; the math lives in ``logic/``.
+
+Every topic the app touches is declared in ``pulseline.topics`` and created before the
+worker starts (``topic_allow_declare=False``), so none appears by surprise.
+"""
+
+from __future__ import annotations
+
+import faust
+
+from pulseline.settings import ProcessorSettings
+from pulseline.topics import DEAD_LETTERS
+from stream_processors.agents import counts
+from stream_processors.deadletter import DeadLetters
+
+
+def build_app(settings: ProcessorSettings) -> faust.App:
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap}",
+        store="memory://",
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        web_enabled=False,
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+    )
+    dead = DeadLetters(app.topic(DEAD_LETTERS.physical(settings.topic_prefix),
+                                 key_serializer="raw", value_serializer="raw"))
+    counts.install(app, settings, dead)
+    return app
