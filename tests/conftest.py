@@ -38,3 +38,17 @@ def env(kafka: str, tmp_path: Path) -> dict[str, str]:
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+@pytest.fixture(scope="session")
+def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One embedded engine per test process (chdb allows one data path per process)."""
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture
+def storage_env(env: dict[str, str], chdb_dir: Path) -> dict[str, str]:
+    """``env`` plus this test's own ClickHouse database in the session's embedded engine."""
+    return {**env, "PULSELINE_CLICKHOUSE_URL": f"chdb://{chdb_dir}",
+            "PULSELINE_CLICKHOUSE_DATABASE": f"t_{uuid.uuid4().hex[:10]}",
+            "PULSELINE_SINK_FLUSH_INTERVAL_S": "0.3"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ctypes
 import logging
 import os
 import shutil
@@ -135,8 +136,11 @@ class LocalBroker:
         if result.returncode != 0:
             raise BrokerError("formatting KRaft storage failed:\n" + result.stderr[-2000:])
 
-    def start(self) -> int:
-        """Start the broker (if not running) and wait until it answers a metadata request."""
+    def start(self, *, tie_to_parent: bool = False) -> int:
+        """Start the broker (if not running) and wait until it answers a metadata request.
+
+        ``tie_to_parent`` makes the broker receive SIGTERM when this process dies.
+        """
         running = self.pid()
         if running is not None:
             wait_ready(self.settings.bootstrap, self.settings.kafka_start_timeout_s, self.log_file)
@@ -149,7 +153,7 @@ class LocalBroker:
             proc = subprocess.Popen(
                 self._java("kafka.Kafka", str(config)),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=die_with_parent if tie_to_parent else None,
             )
         self.pid_file.write_text(str(proc.pid))
         try:
@@ -176,6 +180,14 @@ class LocalBroker:
                 time.sleep(0.05)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+
+def die_with_parent() -> None:
+    """Runs in a child before exec: SIGTERM it when its parent dies."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def _alive(pid: int) -> bool:

@@ -15,6 +15,7 @@ def register(sub: SubParsers) -> None:
     ):
         parser = sub.add_parser(name, help=help_text)
         parser.set_defaults(handler=handler)
+    register_run(sub)
 
 
 def _gateway(_: argparse.Namespace) -> int:
@@ -38,3 +39,14 @@ def _storage(_: argparse.Namespace) -> int:
 
     main()
     return 0
+
+
+def register_run(sub: SubParsers) -> None:
+    parser = sub.add_parser("run", help="start the whole pipeline (local Kafka, all services)")
+    parser.set_defaults(handler=_run)
+
+
+def _run(_: argparse.Namespace) -> int:
+    from pulseline.supervisor import run
+
+    return run()

@@ -1,0 +1,64 @@
+"""Small helpers for integration tests: produce, consume and wait, against real Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+
+def stamped(kind: str = "event", project_id: int = 1, **over: Any) -> dict[str, Any]:
+    now = datetime.now(UTC).isoformat()
+    doc: dict[str, Any] = {"schema_version": 1, "event_id": str(uuid.uuid4()),
+                           "project_id": project_id, "kind": kind, "timestamp": now,
+                           "received_at": now, "distinct_id": "visitor-1", "attributes": {}}
+    doc.update(over)
+    return doc
+
+
+async def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, v, key=b"1") for v in values]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def consume_all(bootstrap: str, topic: str, *, expect: int, timeout_s: float = 20
+                      ) -> list[Any]:
+    """Read ``topic`` from the start until ``expect`` records arrived (or time runs out)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout_s
+        while len(records) < expect and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            for items in batch.values():
+                records.extend(items)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 20,
+                     every_s: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await check():
+            return True
+        await asyncio.sleep(every_s)
+    return await check()
+
+
+def dumps(doc: dict[str, Any]) -> bytes:
+    return orjson.dumps(doc)

@@ -1,0 +1,76 @@
+"""A real Faust worker (subprocess) against the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+
+from pulseline.deadletter import DeadLetterInfo
+from pulseline.schemas import EventKind
+from pulseline.settings import ProcessorSettings
+from pulseline.topics import DEAD_LETTERS, INGEST, PROJECT_COUNTS
+from tests.helpers import consume_all, dumps, produce, stamped
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def worker(env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    log = (tmp_path / "worker.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stream_processors"],
+        env={**os.environ, **env, "PULSELINE_PROCESSORS_EMIT_INTERVAL_S": "0.3"},
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    yield proc
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
+def test_it_counts_events_per_project_and_dead_letters_poison(
+        env: dict[str, str], worker: subprocess.Popen[bytes]) -> None:
+    settings = ProcessorSettings.from_env(env)
+    prefix = settings.topic_prefix
+    minute = datetime.now(UTC).replace(second=30, microsecond=0)
+    ts = minute.isoformat()
+    pageviews = [dumps(stamped("pageview", 1, timestamp=ts)) for _ in range(40)]
+    errors = [dumps(stamped("error", 2, timestamp=ts)) for _ in range(7)]
+    poison = orjson.dumps({"project_id": 1, "kind": "pageview"})  # no timestamp
+
+    async def scenario() -> None:
+        await produce(settings.bootstrap, INGEST[EventKind.PAGEVIEW].physical(prefix),
+                      pageviews[:20] + [poison] + pageviews[20:])
+        await produce(settings.bootstrap, INGEST[EventKind.ERROR].physical(prefix), errors)
+        latest: dict[tuple[int, str], int] = {}
+        deadline = asyncio.get_running_loop().time() + 60
+        while latest != {(1, "pageview"): 40, (2, "error"): 7}:
+            assert asyncio.get_running_loop().time() < deadline, f"counts so far: {latest}"
+            assert worker.poll() is None, "the worker died"
+            for record in await consume_all(settings.bootstrap,
+                                            PROJECT_COUNTS.physical(prefix), expect=10**6,
+                                            timeout_s=1.5):
+                doc = orjson.loads(record.value)
+                assert doc["minute"] == minute.replace(second=0).isoformat()
+                key = (doc["project_id"], doc["kind"])
+                latest[key] = max(latest.get(key, 0), doc["count"])
+        dead = await consume_all(settings.bootstrap, DEAD_LETTERS.physical(prefix), expect=1)
+        assert [d.value for d in dead] == [poison]
+        info = DeadLetterInfo.from_headers(dead[0].headers)
+        assert info.stage == "route_by_project" and "timestamp" in info.reason
+        assert info.offset == 20
+
+    asyncio.run(scenario())
