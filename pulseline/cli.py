@@ -11,7 +11,9 @@ from pulseline.settings import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pulseline", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="pulseline", description="Pulseline: ingestion pipeline for monitoring and analytics"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:
         command.register(sub)

@@ -8,34 +8,17 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from deploy.local.broker import LocalBroker
+from pulseline.ports import free_port, free_port_pair
 from pulseline.settings import LocalKafkaSettings
 
+__all__ = ["REPO", "free_port", "free_port_pair", "kafka_bootstrap"]
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def free_port_pair() -> int:
-    """A port whose successor (the controller port) is free too."""
-    for _ in range(50):
-        port = free_port()
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair")
 
 
 def _docker_answers() -> bool:

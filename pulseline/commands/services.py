@@ -16,6 +16,7 @@ def register(sub: SubParsers) -> None:
         parser = sub.add_parser(name, help=help_text)
         parser.set_defaults(handler=handler)
     register_run(sub)
+    register_bench(sub)
 
 
 def _gateway(_: argparse.Namespace) -> int:
@@ -50,3 +51,21 @@ def _run(_: argparse.Namespace) -> int:
     from pulseline.supervisor import run
 
     return run()
+
+
+def register_bench(sub: SubParsers) -> None:
+    parser = sub.add_parser("bench", help="load a private pipeline and write JSON results")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of load")
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--results", default="bench/results")
+    parser.set_defaults(handler=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from pulseline.bench import Profile, run_bench
+
+    run_bench(Profile(args.duration, args.batch_size, args.concurrency), Path(args.results))
+    return 0
