@@ -55,13 +55,21 @@ async def _load(gateway: str, key: str, profile: Profile, out: Outcomes) -> floa
     deadline = time.monotonic() + profile.duration_s
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     limits = httpx.Limits(max_connections=profile.concurrency)
-    async with httpx.AsyncClient(base_url=gateway, headers=headers, limits=limits,
-                                 timeout=10) as client:
+    async with httpx.AsyncClient(
+        base_url=gateway, headers=headers, limits=limits, timeout=10
+    ) as client:
 
         async def worker() -> None:
             while time.monotonic() < deadline:
-                batch = [{"kind": "event", "event_id": str(uuid.uuid4()), "distinct_id": "b",
-                          "attributes": {"name": "bench"}} for _ in range(profile.batch_size)]
+                batch: list[dict[str, Any]] = [
+                    {
+                        "kind": "event",
+                        "event_id": str(uuid.uuid4()),
+                        "distinct_id": "b",
+                        "attributes": {"name": "bench"},
+                    }
+                    for _ in range(profile.batch_size)
+                ]
                 started = time.perf_counter()
                 try:
                     r = await client.post("/v1/events", content=json.dumps(batch))
@@ -86,15 +94,18 @@ async def _freshness(gateway: str, api: str, keys: dict[str, Any], samples: int)
     async with httpx.AsyncClient(timeout=10) as client:
         for _ in range(samples):
             eid = str(uuid.uuid4())
-            r = await client.post(f"{gateway}/v1/events",
-                                  json=[{"kind": "pageview", "event_id": eid}],
-                                  headers={"Authorization": f"Bearer {keys['ingest']}"})
+            r = await client.post(
+                f"{gateway}/v1/events",
+                json=[{"kind": "pageview", "event_id": eid}],
+                headers={"Authorization": f"Bearer {keys['ingest']}"},
+            )
             if r.status_code != 202:
                 continue
             acked = time.perf_counter()
             while time.perf_counter() - acked < 30:
-                got = await client.get(f"{api}/v1/events/{eid}",
-                                       headers={"Authorization": f"Bearer {keys['read']}"})
+                got = await client.get(
+                    f"{api}/v1/events/{eid}", headers={"Authorization": f"Bearer {keys['read']}"}
+                )
                 if got.status_code == 200:
                     out.append((time.perf_counter() - acked) * 1000)
                     break
@@ -105,13 +116,22 @@ async def _freshness(gateway: str, api: str, keys: dict[str, Any], samples: int)
 def run_bench(profile: Profile, results_dir: Path) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="pulseline-bench-"))
     gw_port, api_port = free_port(), free_port()
-    env = {**os.environ, "PULSELINE_DATA_DIR": str(data_dir),
-           "PULSELINE_GATEWAY_PORT": str(gw_port), "PULSELINE_API_PORT": str(api_port),
-           "PULSELINE_KAFKA_DIST_DIR": str(Path(".pulseline/kafka/dist").resolve())}
+    env = {
+        **os.environ,
+        "PULSELINE_DATA_DIR": str(data_dir),
+        "PULSELINE_GATEWAY_PORT": str(gw_port),
+        "PULSELINE_API_PORT": str(api_port),
+        "PULSELINE_KAFKA_DIST_DIR": str(Path(".pulseline/kafka/dist").resolve()),
+    }
     if "PULSELINE_KAFKA_BOOTSTRAP" not in os.environ:
         env.setdefault("PULSELINE_KAFKA_PORT", str(free_port_pair()))
-    proc = subprocess.Popen([sys.executable, "-m", "pulseline.cli", "run"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pulseline.cli", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -121,9 +141,11 @@ def run_bench(profile: Profile, results_dir: Path) -> dict[str, Any]:
             raise RuntimeError("the pipeline did not start")
         keys = json.loads((data_dir / "demo-keys.json").read_text())
         gateway, api = f"http://127.0.0.1:{gw_port}", f"http://127.0.0.1:{api_port}"
-        print(f"loading {gateway} for {profile.duration_s:.0f}s "
-              f"({profile.concurrency} clients × {profile.batch_size}-event batches) …",
-              flush=True)
+        print(
+            f"loading {gateway} for {profile.duration_s:.0f}s "
+            f"({profile.concurrency} clients x {profile.batch_size}-event batches) …",
+            flush=True,
+        )
         outcomes = Outcomes()
         elapsed = asyncio.run(_load(gateway, keys["ingest"], profile, outcomes))
         print("measuring freshness …", flush=True)

@@ -23,11 +23,17 @@ class DeadLetterInfo:
         ]
 
     @classmethod
-    def from_headers(cls, headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]
-                     ) -> DeadLetterInfo:
+    def from_headers(
+        cls, headers: list[tuple[str, bytes]] | tuple[tuple[str, bytes], ...]
+    ) -> DeadLetterInfo:
         h = {k: v.decode() for k, v in headers}
-        return cls(h["error"], h["stage"], h["source.topic"], int(h["source.partition"]),
-                   int(h["source.offset"]))
+        return cls(
+            h["error"],
+            h["stage"],
+            h["source.topic"],
+            int(h["source.partition"]),
+            int(h["source.offset"]),
+        )
 
 
 def reason_label(reason: str) -> str:

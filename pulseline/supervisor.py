@@ -44,9 +44,13 @@ class Child:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module], env=env, stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=die_with_parent,
+                [sys.executable, "-m", self.module],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         self.restart_at = None
 
@@ -92,7 +96,7 @@ Pulseline is running.
   read API    {api}        (GET /v1/events, docs at {api}/docs)
   kafka       {gateway.bootstrap}
   clickhouse  {storage.clickhouse_dsn}
-  logs        {gateway.data_dir.resolve() / 'logs'}
+  logs        {gateway.data_dir.resolve() / "logs"}
 
 Demo project {keys.project_id}:
   ingest key  {keys.ingest}
@@ -138,11 +142,10 @@ def run() -> int:
         demo_keys(data_dir)
         for child in children:
             child.start(env)
-            print(f"started {child.name} (pid {child.proc.pid if child.proc else '-'})",
-                  flush=True)
-        ready = (_wait_http(f"http://{storage.api_host}:{storage.api_port}/readyz", 60)
-                 and _wait_http(f"http://{gateway.gateway_host}:{gateway.gateway_port}/readyz",
-                                60))
+            print(f"started {child.name} (pid {child.proc.pid if child.proc else '-'})", flush=True)
+        ready = _wait_http(
+            f"http://{storage.api_host}:{storage.api_port}/readyz", 60
+        ) and _wait_http(f"http://{gateway.gateway_host}:{gateway.gateway_port}/readyz", 60)
         if ready:
             print(banner(gateway, storage), flush=True)
         else:
@@ -157,8 +160,7 @@ def run() -> int:
     return code
 
 
-def _supervise(children: list[Child], env: dict[str, str],
-               stopping: Callable[[], bool]) -> int:
+def _supervise(children: list[Child], env: dict[str, str], stopping: Callable[[], bool]) -> int:
     while not stopping():
         now = time.monotonic()
         for child in children:
@@ -168,8 +170,11 @@ def _supervise(children: list[Child], env: dict[str, str],
                 child.start(env)
             elif proc is not None and child.restart_at is None and proc.poll() is not None:
                 delay = child.history.record(now)
-                print(f"{child.name} exited with {proc.returncode}; last log lines:\n"
-                      f"{child.tail()}", file=sys.stderr, flush=True)
+                print(
+                    f"{child.name} exited with {proc.returncode}; last log lines:\n{child.tail()}",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 if delay is None:
                     print(f"{child.name} keeps crashing; giving up", file=sys.stderr)
                     return 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -40,15 +41,11 @@ async def create_topics(
             if name not in existing
         ]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass
         created = {topic.name for topic in missing}
         described = await admin.describe_topics(list(wanted))
         partitions = {d["topic"]: len(d["partitions"]) for d in described}
-        return [
-            TopicStatus(name, partitions.get(name, 0), name in created) for name in wanted
-        ]
+        return [TopicStatus(name, partitions.get(name, 0), name in created) for name in wanted]
     finally:
         await admin.close()

@@ -32,13 +32,15 @@ class ApiError(Exception):
         self.status, self.code, self.detail = status, code, detail
 
 
-def _error(status: int, code: str, detail: Any, headers: dict[str, str] | None = None
-           ) -> JSONResponse:
+def _error(
+    status: int, code: str, detail: Any, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
-def create_app(settings: StorageSettings, engine: Engine, keyring: KeyRing,
-               metrics: StorageMetrics) -> FastAPI:
+def create_app(
+    settings: StorageSettings, engine: Engine, keyring: KeyRing, metrics: StorageMetrics
+) -> FastAPI:
     app = FastAPI(title="Pulseline read API", version="1")
     db = engine.database
 
@@ -49,8 +51,10 @@ def create_app(settings: StorageSettings, engine: Engine, keyring: KeyRing,
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [{"field": ".".join(str(p) for p in e["loc"][1:]), "problem": e["msg"]}
-                    for e in exc.errors()]
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"][1:]), "problem": e["msg"]}
+            for e in exc.errors()
+        ]
         return _error(400, "invalid_parameters", problems)
 
     @app.middleware("http")
@@ -75,14 +79,17 @@ def create_app(settings: StorageSettings, engine: Engine, keyring: KeyRing,
 
     Reader = Annotated[ApiKey, Depends(reader)]
 
-    def time_range(since: datetime | None, until: datetime | None,
-                   default: timedelta) -> tuple[datetime, datetime]:
+    def time_range(
+        since: datetime | None, until: datetime | None, default: timedelta
+    ) -> tuple[datetime, datetime]:
         end = until or datetime.now(UTC) + timedelta(minutes=5)
         start = since or end - default
         if start >= end:
             raise ApiError(400, "invalid_range", "'since' must be before 'until'")
         if end - start > MAX_RANGE:
-            raise ApiError(400, "range_too_long", f"the time range is limited to {MAX_RANGE.days} days")
+            raise ApiError(
+                400, "range_too_long", f"the time range is limited to {MAX_RANGE.days} days"
+            )
         return start, end
 
     @app.get("/v1/events", summary="List stored events, newest first (keyset pagination)")
@@ -99,8 +106,9 @@ def create_app(settings: StorageSettings, engine: Engine, keyring: KeyRing,
             after = queries.Cursor.decode(cursor) if cursor else None
         except queries.BadCursor as exc:
             raise ApiError(400, "invalid_cursor", str(exc)) from None
-        query = queries.EventQuery(key.project_id, start, end, limit,
-                                   kind.value if kind else None, after)
+        query = queries.EventQuery(
+            key.project_id, start, end, limit, kind.value if kind else None, after
+        )
         sql, params = query.sql(db)
         rows = await engine.rows(sql, params)
         data = [queries.event_json(r) for r in rows]
@@ -118,12 +126,21 @@ def create_app(settings: StorageSettings, engine: Engine, keyring: KeyRing,
         return queries.event_json(rows[0])
 
     @app.get("/v1/stats/counts", summary="Events per minute and family (from the processors)")
-    async def get_counts(key: Reader, since: datetime | None = None,
-                         until: datetime | None = None) -> dict[str, Any]:
+    async def get_counts(
+        key: Reader, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, Any]:
         start, end = time_range(since, until, timedelta(hours=1))
         rows = await engine.rows(*queries.counts(db, key.project_id, start, end))
-        return {"data": [{"minute": queries.utc(r["minute"]).isoformat().replace("+00:00", "Z"),
-                          "kind": r["kind"], "count": int(r["count"])} for r in rows]}
+        return {
+            "data": [
+                {
+                    "minute": queries.utc(r["minute"]).isoformat().replace("+00:00", "Z"),
+                    "kind": r["kind"],
+                    "count": int(r["count"]),
+                }
+                for r in rows
+            ]
+        }
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -139,7 +156,8 @@ def create_app(settings: StorageSettings, engine: Engine, keyring: KeyRing,
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest(metrics.registry).decode(),
-                                 media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(
+            generate_latest(metrics.registry).decode(), media_type="text/plain; version=0.0.4"
+        )
 
     return app

@@ -55,16 +55,18 @@ class Batch:
     def __len__(self) -> int:
         return self.rows + len(self.dead)
 
-    def _see(self, ranges: dict[tuple[str, int], OffsetRange], topic: str, partition: int,
-             offset: int) -> None:
+    def _see(
+        self, ranges: dict[tuple[str, int], OffsetRange], topic: str, partition: int, offset: int
+    ) -> None:
         current = ranges.get((topic, partition))
         if current is None:
             ranges[(topic, partition)] = OffsetRange(offset, offset)
         else:
             current.last = max(current.last, offset)
 
-    def add_row(self, table: Table, topic: str, partition: int, offset: int,
-                row: list[Any]) -> None:
+    def add_row(
+        self, table: Table, topic: str, partition: int, offset: int, row: list[Any]
+    ) -> None:
         batch = self.tables.get(table.name)
         if batch is None:
             batch = self.tables[table.name] = TableBatch(table)
@@ -72,8 +74,15 @@ class Batch:
         self._see(batch.ranges, topic, partition, offset)
         self._see(self.offsets, topic, partition, offset)
 
-    def add_dead(self, topic: str, partition: int, offset: int, key: bytes | None,
-                 value: bytes | None, reason: str) -> None:
+    def add_dead(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        reason: str,
+    ) -> None:
         self.dead.append((topic, partition, offset, key, value, reason))
         self._see(self.offsets, topic, partition, offset)
 

@@ -37,13 +37,15 @@ class Engine:
         self.client = client
         self.database = database
         self._lock = threading.Lock() if embedded else None
-        self._pool = ThreadPoolExecutor(max_workers=1 if embedded else 4,
-                                        thread_name_prefix="clickhouse")
+        self._pool = ThreadPoolExecutor(
+            max_workers=1 if embedded else 4, thread_name_prefix="clickhouse"
+        )
 
     @classmethod
     def open(cls, settings: StorageSettings) -> Engine:
-        return cls(connect(settings), embedded=settings.embedded,
-                   database=settings.clickhouse_database)
+        return cls(
+            connect(settings), embedded=settings.embedded, database=settings.clickhouse_database
+        )
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self._lock is None:
@@ -55,10 +57,13 @@ class Engine:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: self.call(fn, *args, **kwargs))
 
-    async def rows(self, sql: str, parameters: dict[str, Any] | None = None,
-                   settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        result = await self.run(self.client.query, sql, parameters=parameters,
-                                settings=settings)
+    async def rows(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        result = await self.run(self.client.query, sql, parameters=parameters, settings=settings)
         names: Sequence[str] = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 

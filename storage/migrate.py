@@ -81,8 +81,14 @@ def status(engine: Engine, migrations: list[Migration] | None = None) -> list[Mi
     out = []
     for m in migrations if migrations is not None else discover():
         record = applied.get(m.version)
-        out.append(MigrationStatus(m.version, m.name, record[1] if record else None,
-                                   bool(record and record[0] != m.checksum)))
+        out.append(
+            MigrationStatus(
+                m.version,
+                m.name,
+                record[1] if record else None,
+                bool(record and record[0] != m.checksum),
+            )
+        )
     return out
 
 

@@ -48,11 +48,17 @@ class EventQuery:
     cursor: Cursor | None = None
 
     def sql(self, db: str) -> tuple[str, dict[str, Any]]:
-        where = ["project_id = {project:UInt32}",
-                 "timestamp >= {since:DateTime64(3, 'UTC')}",
-                 "timestamp < {until:DateTime64(3, 'UTC')}"]
-        params: dict[str, Any] = {"project": self.project_id, "since": utc(self.since),
-                                  "until": utc(self.until), "limit": self.limit}
+        where = [
+            "project_id = {project:UInt32}",
+            "timestamp >= {since:DateTime64(3, 'UTC')}",
+            "timestamp < {until:DateTime64(3, 'UTC')}",
+        ]
+        params: dict[str, Any] = {
+            "project": self.project_id,
+            "since": utc(self.since),
+            "until": utc(self.until),
+            "limit": self.limit,
+        }
         if self.kind is not None:
             where.append("kind = {kind:String}")
             params["kind"] = self.kind
@@ -61,24 +67,34 @@ class EventQuery:
             params["c_ts"] = utc(self.cursor.timestamp)
             params["c_id"] = self.cursor.event_id
         # FINAL collapses replayed rows; LIMIT 1 BY covers a client retry stamped twice.
-        sql = (f"SELECT {EVENT_COLUMNS} FROM {db}.events FINAL WHERE {' AND '.join(where)} "
-               "ORDER BY timestamp DESC, event_id DESC LIMIT 1 BY event_id LIMIT {limit:UInt32}")
+        sql = (
+            f"SELECT {EVENT_COLUMNS} FROM {db}.events FINAL WHERE {' AND '.join(where)} "
+            "ORDER BY timestamp DESC, event_id DESC LIMIT 1 BY event_id LIMIT {limit:UInt32}"
+        )
         return sql, params
 
 
 def event_by_id(db: str, project_id: int, event_id: UUID) -> tuple[str, dict[str, Any]]:
-    return (f"SELECT {EVENT_COLUMNS} FROM {db}.events FINAL "
-            "WHERE project_id = {project:UInt32} AND event_id = {id:UUID} LIMIT 1",
-            {"project": project_id, "id": event_id})
+    return (
+        f"SELECT {EVENT_COLUMNS} FROM {db}.events FINAL "
+        "WHERE project_id = {project:UInt32} AND event_id = {id:UUID} LIMIT 1",
+        {"project": project_id, "id": event_id},
+    )
 
 
-def counts(db: str, project_id: int, since: datetime, until: datetime
-           ) -> tuple[str, dict[str, Any]]:
-    return (f"SELECT minute, kind, max(count) AS count FROM {db}.project_counts "
-            "WHERE project_id = {project:UInt32} AND minute >= {since:DateTime('UTC')} "
-            "AND minute < {until:DateTime('UTC')} GROUP BY minute, kind ORDER BY minute, kind",
-            {"project": project_id, "since": utc(since).replace(microsecond=0),
-             "until": utc(until).replace(microsecond=0)})
+def counts(
+    db: str, project_id: int, since: datetime, until: datetime
+) -> tuple[str, dict[str, Any]]:
+    return (
+        f"SELECT minute, kind, max(count) AS count FROM {db}.project_counts "
+        "WHERE project_id = {project:UInt32} AND minute >= {since:DateTime('UTC')} "
+        "AND minute < {until:DateTime('UTC')} GROUP BY minute, kind ORDER BY minute, kind",
+        {
+            "project": project_id,
+            "since": utc(since).replace(microsecond=0),
+            "until": utc(until).replace(microsecond=0),
+        },
+    )
 
 
 def utc(value: datetime) -> datetime:

@@ -103,14 +103,29 @@ def _count_row(doc: dict[str, Any], _src: Source) -> list[Any]:
 
 EVENTS = Table(
     "events",
-    ("project_id", "kind", "timestamp", "event_id", "received_at", "distinct_id",
-     "session_id", "release", "environment", "attributes", "_topic", "_partition", "_offset"),
+    (
+        "project_id",
+        "kind",
+        "timestamp",
+        "event_id",
+        "received_at",
+        "distinct_id",
+        "session_id",
+        "release",
+        "environment",
+        "attributes",
+        "_topic",
+        "_partition",
+        "_offset",
+    ),
     _event_row,
 )
 COUNTS = Table("project_counts", ("project_id", "kind", "minute", "count"), _count_row)
 
-TABLES: dict[TopicSpec, Table] = {**{spec: EVENTS for spec in INGEST.values()},
-                                  PROJECT_COUNTS: COUNTS}
+TABLES: dict[TopicSpec, Table] = {
+    **{spec: EVENTS for spec in INGEST.values()},
+    PROJECT_COUNTS: COUNTS,
+}
 
 
 def decode(table: Table, value: bytes | None, src: Source) -> list[Any]:

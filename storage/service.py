@@ -30,8 +30,11 @@ async def serve(settings: StorageSettings) -> None:
         log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
     metrics = StorageMetrics()
     app = create_app(settings, engine, demo_keys(settings.data_dir).keyring(), metrics)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.api_host, port=settings.api_port,
-                                           log_level="warning", lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="on"
+        )
+    )
     sink = Sink(settings, engine, metrics)
     await sink.start()
     sink_task = asyncio.create_task(sink.run(), name="sink")
@@ -39,9 +42,11 @@ async def serve(settings: StorageSettings) -> None:
 
     loop = asyncio.get_running_loop()
 
+    stopping: list[asyncio.Task[None]] = []
+
     def _shutdown() -> None:
         server.should_exit = True
-        loop.create_task(sink.stop())
+        stopping.append(loop.create_task(sink.stop()))
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _shutdown)
@@ -59,7 +64,9 @@ async def serve(settings: StorageSettings) -> None:
 
 def main() -> None:
     settings = StorageSettings.from_env()
-    logging.basicConfig(level=settings.log_level,
-                        format='{"ts":"%(asctime)s","level":"%(levelname)s",'
-                               '"logger":"%(name)s","msg":"%(message)s"}')
+    logging.basicConfig(
+        level=settings.log_level,
+        format='{"ts":"%(asctime)s","level":"%(levelname)s",'
+        '"logger":"%(name)s","msg":"%(message)s"}',
+    )
     asyncio.run(serve(settings))

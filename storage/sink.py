@@ -43,8 +43,9 @@ class Sink:
             max_poll_records=settings.sink_batch_rows,
             max_poll_interval_ms=600_000,
         )
-        self.producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all",
-                                         enable_idempotence=True)
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True
+        )
         self.dlq_topic = DEAD_LETTERS.physical(prefix)
         self._stopping = asyncio.Event()
         self.flushed_batches = 0
@@ -67,8 +68,9 @@ class Sink:
         interval_ms = int(self.settings.sink_flush_interval_s * 1000)
         while not self._stopping.is_set():
             room = self.settings.sink_batch_rows - len(batch)
-            polled = await self.consumer.getmany(timeout_ms=min(interval_ms, 200),
-                                                 max_records=max(room, 1))
+            polled = await self.consumer.getmany(
+                timeout_ms=min(interval_ms, 200), max_records=max(room, 1)
+            )
             for tp, records in polled.items():
                 for record in records:
                     self._add(batch, tp, record.offset, record.key, record.value)
@@ -82,8 +84,9 @@ class Sink:
         if batch.offsets:
             await self.flush(batch)
 
-    def _add(self, batch: Batch, tp: TopicPartition, offset: int, key: bytes | None,
-             value: bytes | None) -> None:
+    def _add(
+        self, batch: Batch, tp: TopicPartition, offset: int, key: bytes | None, value: bytes | None
+    ) -> None:
         table = self.tables[tp.topic]
         try:
             row = decode(table, value, Source(tp.topic, tp.partition, offset))
@@ -97,8 +100,9 @@ class Sink:
             await self._insert_until_done(table_batch)
         for topic, partition, offset, key, value, reason in batch.dead:
             info = DeadLetterInfo(reason, "sink", topic, partition, offset)
-            await self.producer.send_and_wait(self.dlq_topic, value=value, key=key,
-                                              headers=info.headers())
+            await self.producer.send_and_wait(
+                self.dlq_topic, value=value, key=key, headers=info.headers()
+            )
             self.metrics.dead_letters.labels(reason_label(reason)).inc()
         try:
             await self.consumer.commit(
@@ -125,13 +129,13 @@ class Sink:
                 )
             except Exception as exc:  # any driver or engine error: keep the batch, retry
                 self.metrics.insert_failures.labels(tb.table.name).inc()
-                log.warning("insert into %s failed (%s); retrying in %.1fs",
-                            tb.table.name, exc, delay)
+                log.warning(
+                    "insert into %s failed (%s); retrying in %.1fs", tb.table.name, exc, delay
+                )
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, self.settings.sink_retry_max_s)
                 continue
-            self.metrics.insert_seconds.labels(tb.table.name).observe(
-                time.perf_counter() - started)
+            self.metrics.insert_seconds.labels(tb.table.name).observe(time.perf_counter() - started)
             self.metrics.rows.labels(tb.table.name).inc(tb.rows)
             return
 

@@ -30,7 +30,12 @@ def build_app(settings: ProcessorSettings) -> faust.App:
         broker_commit_every=1000,
         broker_commit_interval=1.0,
     )
-    dead = DeadLetters(app.topic(DEAD_LETTERS.physical(settings.topic_prefix),
-                                 key_serializer="raw", value_serializer="raw"))
+    dead = DeadLetters(
+        app.topic(
+            DEAD_LETTERS.physical(settings.topic_prefix),
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+    )
     counts.install(app, settings, dead)
     return app

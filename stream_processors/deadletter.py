@@ -12,8 +12,11 @@ from pulseline.deadletter import DeadLetterInfo, reason_label
 
 log = logging.getLogger("pulseline.processors")
 
-DEAD_LETTERS = Counter("pulseline_processor_dead_letters_total",
-                       "Events dead-lettered by the processors", ["stage", "reason"])
+DEAD_LETTERS = Counter(
+    "pulseline_processor_dead_letters_total",
+    "Events dead-lettered by the processors",
+    ["stage", "reason"],
+)
 
 
 class DeadLetters:
@@ -25,5 +28,6 @@ class DeadLetters:
         info = DeadLetterInfo(reason, stage, message.topic, message.partition, message.offset)
         await self.topic.send(key=message.key, value=message.value, headers=info.headers())
         DEAD_LETTERS.labels(stage, reason_label(reason)).inc()
-        log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition,
-                    message.offset, reason)
+        log.warning(
+            "dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason
+        )

@@ -49,6 +49,9 @@ def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def storage_env(env: dict[str, str], chdb_dir: Path) -> dict[str, str]:
     """``env`` plus this test's own ClickHouse database in the session's embedded engine."""
-    return {**env, "PULSELINE_CLICKHOUSE_URL": f"chdb://{chdb_dir}",
-            "PULSELINE_CLICKHOUSE_DATABASE": f"t_{uuid.uuid4().hex[:10]}",
-            "PULSELINE_SINK_FLUSH_INTERVAL_S": "0.3"}
+    return {
+        **env,
+        "PULSELINE_CLICKHOUSE_URL": f"chdb://{chdb_dir}",
+        "PULSELINE_CLICKHOUSE_DATABASE": f"t_{uuid.uuid4().hex[:10]}",
+        "PULSELINE_SINK_FLUSH_INTERVAL_S": "0.3",
+    }

@@ -15,9 +15,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 def stamped(kind: str = "event", project_id: int = 1, **over: Any) -> dict[str, Any]:
     now = datetime.now(UTC).isoformat()
-    doc: dict[str, Any] = {"schema_version": 1, "event_id": str(uuid.uuid4()),
-                           "project_id": project_id, "kind": kind, "timestamp": now,
-                           "received_at": now, "distinct_id": "visitor-1", "attributes": {}}
+    doc: dict[str, Any] = {
+        "schema_version": 1,
+        "event_id": str(uuid.uuid4()),
+        "project_id": project_id,
+        "kind": kind,
+        "timestamp": now,
+        "received_at": now,
+        "distinct_id": "visitor-1",
+        "attributes": {},
+    }
     doc.update(over)
     return doc
 
@@ -32,11 +39,17 @@ async def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
         await producer.stop()
 
 
-async def consume_all(bootstrap: str, topic: str, *, expect: int, timeout_s: float = 20
-                      ) -> list[Any]:
+async def consume_all(
+    bootstrap: str, topic: str, *, expect: int, timeout_s: float = 20
+) -> list[Any]:
     """Read ``topic`` from the start until ``expect`` records arrived (or time runs out)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     await consumer.start()
     records: list[Any] = []
     try:
@@ -50,8 +63,9 @@ async def consume_all(bootstrap: str, topic: str, *, expect: int, timeout_s: flo
     return records
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 20,
-                     every_s: float = 0.2) -> bool:
+async def eventually(
+    check: Callable[[], Awaitable[bool]], timeout_s: float = 20, every_s: float = 0.2
+) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if await check():

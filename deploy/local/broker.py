@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import ctypes
 import logging
 import os
@@ -68,11 +69,19 @@ class LocalBroker:
         staging = self.libs.with_name("libs.partial")
         shutil.rmtree(staging, ignore_errors=True)
         staging.parent.mkdir(parents=True, exist_ok=True)
-        print(f"assembling Apache Kafka {self.settings.kafka_version} from Maven Central…",
-              file=sys.stderr, flush=True)
+        print(
+            f"assembling Apache Kafka {self.settings.kafka_version} from Maven Central…",
+            file=sys.stderr,
+            flush=True,
+        )
         cmd = [
-            "mvn", "-q", "-B", "-f", str(HERE / "pom.xml"),
-            "dependency:copy-dependencies", "-DincludeScope=runtime",
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(HERE / "pom.xml"),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
             f"-Dkafka.version={self.settings.kafka_version}",
             f"-DoutputDirectory={staging}",
         ]
@@ -119,9 +128,13 @@ class LocalBroker:
 
     def _java(self, *args: str) -> list[str]:
         return [
-            "java", f"-Xmx{self.settings.kafka_heap}", f"-Xms{self.settings.kafka_heap}",
+            "java",
+            f"-Xmx{self.settings.kafka_heap}",
+            f"-Xms{self.settings.kafka_heap}",
             f"-Dlog4j2.configurationFile={HERE / 'log4j2.properties'}",
-            "-cp", f"{self.libs}/*", *args,
+            "-cp",
+            f"{self.libs}/*",
+            *args,
         ]
 
     def _format(self, config: Path) -> None:
@@ -130,8 +143,9 @@ class LocalBroker:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if cluster_id.startswith("-"):
             cluster_id = "P" + cluster_id[1:]
-        cmd = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c",
-                         str(config), "-g")
+        cmd = self._java(
+            "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), "-g"
+        )
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise BrokerError("formatting KRaft storage failed:\n" + result.stderr[-2000:])
@@ -152,13 +166,20 @@ class LocalBroker:
         with self.log_file.open("ab") as log:
             proc = subprocess.Popen(
                 self._java("kafka.Kafka", str(config)),
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, preexec_fn=die_with_parent if tie_to_parent else None,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=die_with_parent if tie_to_parent else None,
             )
         self.pid_file.write_text(str(proc.pid))
         try:
-            wait_ready(self.settings.bootstrap, self.settings.kafka_start_timeout_s, self.log_file,
-                       proc=proc)
+            wait_ready(
+                self.settings.bootstrap,
+                self.settings.kafka_start_timeout_s,
+                self.log_file,
+                proc=proc,
+            )
         except BrokerError:
             self.stop()
             raise
@@ -184,10 +205,8 @@ class LocalBroker:
 
 def die_with_parent() -> None:
     """Runs in a child before exec: SIGTERM it when its parent dies."""
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def _alive(pid: int) -> bool:
@@ -204,8 +223,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def wait_ready(bootstrap: str, timeout_s: float, log_file: Path,
-               proc: subprocess.Popen[bytes] | None = None) -> None:
+def wait_ready(
+    bootstrap: str, timeout_s: float, log_file: Path, proc: subprocess.Popen[bytes] | None = None
+) -> None:
     """Poll until a metadata request succeeds: an open port alone is not readiness."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -214,8 +234,9 @@ def wait_ready(bootstrap: str, timeout_s: float, log_file: Path,
         if asyncio.run(metadata_ok(bootstrap)):
             return
         time.sleep(0.5)
-    raise BrokerError(f"the broker at {bootstrap} was not ready after {timeout_s:.0f}s; "
-                      f"see {log_file}")
+    raise BrokerError(
+        f"the broker at {bootstrap} was not ready after {timeout_s:.0f}s; see {log_file}"
+    )
 
 
 async def metadata_ok(bootstrap: str) -> bool:

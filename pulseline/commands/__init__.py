@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pulseline.commands import admin, kafka, services
-from pulseline.commands.types import SubParsers
+
+if TYPE_CHECKING:
+    from pulseline.commands.types import SubParsers
 
 
 class Command(Protocol):
-    def register(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
+    def register(self, sub: SubParsers) -> None: ...
 
 
 COMMANDS: tuple[Command, ...] = (kafka, admin, services)

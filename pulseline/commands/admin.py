@@ -46,15 +46,25 @@ def show_config(args: argparse.Namespace) -> int:
 def run_topics(args: argparse.Namespace) -> int:
     settings = LocalKafkaSettings.from_env()
     if args.action == "list":
-        print_table(["topic", "role", "partition key", "schema", "retention"],
-                    [[s.physical(settings.topic_prefix), s.role.value, s.key, s.schema.__name__,
-                      "compact" if s.compacted else f"{(s.retention_ms or 0) // 86_400_000}d"]
-                     for s in REGISTRY])
+        print_table(
+            ["topic", "role", "partition key", "schema", "retention"],
+            [
+                [
+                    s.physical(settings.topic_prefix),
+                    s.role.value,
+                    s.key,
+                    s.schema.__name__,
+                    "compact" if s.compacted else f"{(s.retention_ms or 0) // 86_400_000}d",
+                ]
+                for s in REGISTRY
+            ],
+        )
         return 0
     statuses = asyncio.run(create_topics(settings))
-    print_table(["topic", "partitions", "state"],
-                [[s.name, str(s.partitions), "created" if s.created else "exists"]
-                 for s in statuses])
+    print_table(
+        ["topic", "partitions", "state"],
+        [[s.name, str(s.partitions), "created" if s.created else "exists"] for s in statuses],
+    )
     return 0
 
 
@@ -67,11 +77,18 @@ def run_migrate(args: argparse.Namespace) -> int:
         if not args.status:
             applied = migrate(engine)
             print(f"applied {len(applied)} migration(s)")
-        print_table(["version", "name", "applied at", "note"],
-                    [[f"{m.version:04d}", m.name,
-                      m.applied_at.isoformat(timespec="seconds") if m.applied_at else "pending",
-                      "changed since applied" if m.drifted else ""]
-                     for m in status(engine)])
+        print_table(
+            ["version", "name", "applied at", "note"],
+            [
+                [
+                    f"{m.version:04d}",
+                    m.name,
+                    m.applied_at.isoformat(timespec="seconds") if m.applied_at else "pending",
+                    "changed since applied" if m.drifted else "",
+                ]
+                for m in status(engine)
+            ],
+        )
     finally:
         engine.close()
     return 0

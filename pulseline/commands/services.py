@@ -21,7 +21,6 @@ def register(sub: SubParsers) -> None:
 
 def _gateway(_: argparse.Namespace) -> int:
     from ingest_gateway.server import serve
-
     from pulseline.settings import GatewaySettings
 
     serve(GatewaySettings.from_env())

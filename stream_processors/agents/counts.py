@@ -22,20 +22,32 @@ from pulseline.topics import (
 from stream_processors.deadletter import DeadLetters
 from stream_processors.logic.counts import CountKey, count_key, snapshot
 
-RAW = {"key_serializer": "raw", "value_serializer": "raw"}
-
 
 def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> None:
     prefix = settings.topic_prefix
-    ingest = app.topic(*(spec.physical(prefix) for spec in INGEST.values()), **RAW)
-    by_project = app.topic(PROJECT_COUNTS_BY_PROJECT.physical(prefix),
-                           partitions=settings.partitions, **RAW)
-    out = app.topic(PROJECT_COUNTS.physical(prefix), **RAW)
-    changelog = app.topic(PROJECT_COUNTS_CHANGELOG.physical(prefix),
-                          partitions=settings.partitions, compacting=True, deleting=False,
-                          key_serializer="json", value_serializer="json")
-    counts = app.Table("project_counts", default=int, partitions=settings.partitions,
-                       changelog_topic=changelog)
+    ingest = app.topic(
+        *(spec.physical(prefix) for spec in INGEST.values()),
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    by_project = app.topic(
+        PROJECT_COUNTS_BY_PROJECT.physical(prefix),
+        partitions=settings.partitions,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    out = app.topic(PROJECT_COUNTS.physical(prefix), key_serializer="raw", value_serializer="raw")
+    changelog = app.topic(
+        PROJECT_COUNTS_CHANGELOG.physical(prefix),
+        partitions=settings.partitions,
+        compacting=True,
+        deleting=False,
+        key_serializer="json",
+        value_serializer="json",
+    )
+    counts = app.Table(
+        "project_counts", default=int, partitions=settings.partitions, changelog_topic=changelog
+    )
     dirty: set[str] = set()
 
     @app.agent(ingest, name="route_by_project")
@@ -59,11 +71,13 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
                 continue
             dirty.add(key)
 
-    @app.timer(settings.processors_emit_interval_s, name="emit_project_counts")
+    @app.timer(settings.processors_emit_interval_s, name="emit_project_counts")  # type: ignore[untyped-decorator]
     async def emit() -> None:
         changed = list(dirty)
         dirty.clear()
         for encoded in changed:
             key = CountKey.decode(encoded)
-            await out.send(key=str(key.project_id).encode(),
-                           value=orjson.dumps(snapshot(key, int(counts[encoded]))))
+            await out.send(
+                key=str(key.project_id).encode(),
+                value=orjson.dumps(snapshot(key, int(counts[encoded]))),
+            )

@@ -52,5 +52,10 @@ def count_key(doc: dict[str, Any]) -> CountKey:
 
 def snapshot(key: CountKey, count: int) -> dict[str, Any]:
     """The ``derived.project_counts`` v1 record for one key."""
-    return {"schema_version": 1, "project_id": key.project_id, "kind": key.kind,
-            "minute": key.minute.isoformat(), "count": count}
+    return {
+        "schema_version": 1,
+        "project_id": key.project_id,
+        "kind": key.kind,
+        "minute": key.minute.isoformat(),
+        "count": count,
+    }

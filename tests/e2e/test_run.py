@@ -26,8 +26,11 @@ class Pipeline:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pulseline.cli", "run"], env={**os.environ, **env},
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "-m", "pulseline.cli", "run"],
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.lines: list[str] = []
         self.ready = threading.Event()
@@ -41,8 +44,11 @@ class Pipeline:
                 self.ready.set()
 
     def child_pids(self) -> list[int]:
-        return [int(line.rsplit("pid ", 1)[1].rstrip(")")) for line in self.lines
-                if line.startswith("started ")]
+        return [
+            int(line.rsplit("pid ", 1)[1].rstrip(")"))
+            for line in self.lines
+            if line.startswith("started ")
+        ]
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGINT)
@@ -91,9 +97,12 @@ def start(p: Pipeline) -> None:
 
 
 def get_events(env: dict[str, str], key: str, **params: Any) -> list[dict[str, Any]]:
-    r = httpx.get(f"http://127.0.0.1:{env['PULSELINE_API_PORT']}/v1/events",
-                  params={"limit": 1000, **params}, headers={"Authorization": f"Bearer {key}"},
-                  timeout=10)
+    r = httpx.get(
+        f"http://127.0.0.1:{env['PULSELINE_API_PORT']}/v1/events",
+        params={"limit": 1000, **params},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
     assert r.status_code == 200, r.text
     data: list[dict[str, Any]] = r.json()["data"]
     return data
@@ -109,29 +118,40 @@ def wait_for(check: Any, timeout_s: float) -> Any:
 
 
 def test_events_round_trip_and_ctrl_c_leaves_nothing_behind(
-        pipeline: Pipeline, run_env: dict[str, str]) -> None:
+    pipeline: Pipeline, run_env: dict[str, str]
+) -> None:
     start(pipeline)
     keys = json.loads((Path(run_env["PULSELINE_DATA_DIR"]) / "demo-keys.json").read_text())
     gateway = f"http://127.0.0.1:{run_env['PULSELINE_GATEWAY_PORT']}"
     kinds = ["error", "transaction", "pageview", "event", "web_vital", "check_in", "metric"]
-    sent = [{"kind": k, "event_id": str(uuid.uuid4()), "distinct_id": "v1",
-             "attributes": {"n": i}} for i, k in enumerate(kinds)]
-    r = httpx.post(f"{gateway}/v1/events", json=sent,
-                   headers={"Authorization": f"Bearer {keys['ingest']}"}, timeout=10)
+    sent = [
+        {"kind": k, "event_id": str(uuid.uuid4()), "distinct_id": "v1", "attributes": {"n": i}}
+        for i, k in enumerate(kinds)
+    ]
+    r = httpx.post(
+        f"{gateway}/v1/events",
+        json=sent,
+        headers={"Authorization": f"Bearer {keys['ingest']}"},
+        timeout=10,
+    )
     assert r.status_code == 202, r.text
     assert r.json()["accepted"] == len(kinds)
 
     want = {e["event_id"] for e in sent}
-    stored = wait_for(lambda: {e["event_id"] for e in get_events(run_env, keys["read"])} == want,
-                      30)
+    stored = wait_for(
+        lambda: {e["event_id"] for e in get_events(run_env, keys["read"])} == want, 30
+    )
     assert stored, f"stored: {get_events(run_env, keys['read'])}"
     errors = get_events(run_env, keys["read"], kind="error")
     assert [e["event_id"] for e in errors] == [sent[0]["event_id"]]
     assert errors[0]["project_id"] == keys["project_id"]
 
     def counted() -> bool:
-        r = httpx.get(f"http://127.0.0.1:{run_env['PULSELINE_API_PORT']}/v1/stats/counts",
-                      headers={"Authorization": f"Bearer {keys['read']}"}, timeout=10)
+        r = httpx.get(
+            f"http://127.0.0.1:{run_env['PULSELINE_API_PORT']}/v1/stats/counts",
+            headers={"Authorization": f"Bearer {keys['read']}"},
+            timeout=10,
+        )
         return sorted(row["kind"] for row in r.json()["data"]) == sorted(kinds)
 
     assert wait_for(counted, 30), "the processors' counts never reached storage"

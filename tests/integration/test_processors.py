@@ -29,7 +29,8 @@ def worker(env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[byt
     proc = subprocess.Popen(
         [sys.executable, "-m", "stream_processors"],
         env={**os.environ, **env, "PULSELINE_PROCESSORS_EMIT_INTERVAL_S": "0.3"},
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     yield proc
     proc.send_signal(signal.SIGTERM)
@@ -42,7 +43,8 @@ def worker(env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[byt
 
 
 def test_it_counts_events_per_project_and_dead_letters_poison(
-        env: dict[str, str], worker: subprocess.Popen[bytes]) -> None:
+    env: dict[str, str], worker: subprocess.Popen[bytes]
+) -> None:
     settings = ProcessorSettings.from_env(env)
     prefix = settings.topic_prefix
     minute = datetime.now(UTC).replace(second=30, microsecond=0)
@@ -52,17 +54,20 @@ def test_it_counts_events_per_project_and_dead_letters_poison(
     poison = orjson.dumps({"project_id": 1, "kind": "pageview"})  # no timestamp
 
     async def scenario() -> None:
-        await produce(settings.bootstrap, INGEST[EventKind.PAGEVIEW].physical(prefix),
-                      pageviews[:20] + [poison] + pageviews[20:])
+        await produce(
+            settings.bootstrap,
+            INGEST[EventKind.PAGEVIEW].physical(prefix),
+            [*pageviews[:20], poison, *pageviews[20:]],
+        )
         await produce(settings.bootstrap, INGEST[EventKind.ERROR].physical(prefix), errors)
         latest: dict[tuple[int, str], int] = {}
         deadline = asyncio.get_running_loop().time() + 60
         while latest != {(1, "pageview"): 40, (2, "error"): 7}:
             assert asyncio.get_running_loop().time() < deadline, f"counts so far: {latest}"
             assert worker.poll() is None, "the worker died"
-            for record in await consume_all(settings.bootstrap,
-                                            PROJECT_COUNTS.physical(prefix), expect=10**6,
-                                            timeout_s=1.5):
+            for record in await consume_all(
+                settings.bootstrap, PROJECT_COUNTS.physical(prefix), expect=10**6, timeout_s=1.5
+            ):
                 doc = orjson.loads(record.value)
                 assert doc["minute"] == minute.replace(second=0).isoformat()
                 key = (doc["project_id"], doc["kind"])

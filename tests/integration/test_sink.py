@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pulseline.deadletter import DeadLetterInfo
+from pulseline.schemas import EventKind
 from pulseline.settings import StorageSettings
 from pulseline.topics import DEAD_LETTERS, INGEST
-from pulseline.schemas import EventKind
 from storage.client import Engine
 from storage.metrics import StorageMetrics
 from storage.migrate import migrate
@@ -36,13 +36,13 @@ async def run_sink_until(settings: StorageSettings, engine: Engine, done: object
 
 async def visible_ids(engine: Engine, project: int = 1) -> list[str]:
     now = datetime.now(UTC)
-    sql, params = EventQuery(project, now - timedelta(hours=1), now + timedelta(hours=1),
-                             1000).sql(engine.database)
+    sql, params = EventQuery(project, now - timedelta(hours=1), now + timedelta(hours=1), 1000).sql(
+        engine.database
+    )
     return [str(r["event_id"]) for r in await engine.rows(sql, params)]
 
 
-def test_it_stores_every_event_once_and_dead_letters_the_rest(
-        storage_env: dict[str, str]) -> None:
+def test_it_stores_every_event_once_and_dead_letters_the_rest(storage_env: dict[str, str]) -> None:
     settings = StorageSettings.from_env(storage_env)
     engine = Engine.open(settings)
     migrate(engine)
@@ -59,16 +59,18 @@ def test_it_stores_every_event_once_and_dead_letters_the_rest(
         await run_sink_until(settings, engine, stored_all)
         assert sorted(await visible_ids(engine)) == sorted(d["event_id"] for d in docs)
 
-        dead = await consume_all(settings.bootstrap, DEAD_LETTERS.physical(settings.topic_prefix),
-                                 expect=1, timeout_s=10)
+        dead = await consume_all(
+            settings.bootstrap, DEAD_LETTERS.physical(settings.topic_prefix), expect=1, timeout_s=10
+        )
         assert [d.value for d in dead] == [b"\xffpoison"]
         info = DeadLetterInfo.from_headers(dead[0].headers)
         assert (info.stage, info.topic, info.offset) == ("sink", topic, 150)
         assert info.reason.startswith("invalid row: not JSON")
 
         # Replay the same offsets from the start under a new group: nothing shows twice.
-        replay = StorageSettings.from_env({**storage_env,
-                                           "PULSELINE_SINK_GROUP": settings.sink_group + "-replay"})
+        replay = StorageSettings.from_env(
+            {**storage_env, "PULSELINE_SINK_GROUP": settings.sink_group + "-replay"}
+        )
         sink = Sink(replay, engine, StorageMetrics())
         await sink.start()
         task = asyncio.create_task(sink.run())
@@ -85,7 +87,8 @@ def test_it_stores_every_event_once_and_dead_letters_the_rest(
 
 
 def test_offsets_are_committed_only_after_clickhouse_has_the_rows(
-        storage_env: dict[str, str]) -> None:
+    storage_env: dict[str, str],
+) -> None:
     """With ClickHouse failing, the sink retries and commits nothing; then it catches up."""
     settings = StorageSettings.from_env(storage_env)
     engine = Engine.open(settings)

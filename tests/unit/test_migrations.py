@@ -12,15 +12,21 @@ def test_the_shipped_migrations_are_numbered_in_order() -> None:
 
 
 def test_statements_are_split_and_scoped_to_the_database() -> None:
-    m = Migration(1, "x", "-- a comment; with a semicolon\nCREATE TABLE {db}.a (x UInt8) "
-                          "ENGINE = Memory;\n\nCREATE TABLE {db}.b (y UInt8) ENGINE = Memory;\n")
-    assert m.statements("pl") == ["CREATE TABLE pl.a (x UInt8) ENGINE = Memory",
-                                  "CREATE TABLE pl.b (y UInt8) ENGINE = Memory"]
+    m = Migration(
+        1,
+        "x",
+        "-- a comment; with a semicolon\nCREATE TABLE {db}.a (x UInt8) "
+        "ENGINE = Memory;\n\nCREATE TABLE {db}.b (y UInt8) ENGINE = Memory;\n",
+    )
+    assert m.statements("pl") == [
+        "CREATE TABLE pl.a (x UInt8) ENGINE = Memory",
+        "CREATE TABLE pl.b (y UInt8) ENGINE = Memory",
+    ]
 
 
 def test_badly_named_files_are_refused(tmp_path: Path) -> None:
     (tmp_path / "first.sql").write_text("SELECT 1")
-    with pytest.raises(ValueError, match="NNNN_name.sql"):
+    with pytest.raises(ValueError, match=r"NNNN_name\.sql"):
         discover(tmp_path)
 
 

@@ -18,8 +18,9 @@ def test_a_forged_cursor_is_refused(text: str) -> None:
 
 
 def test_every_event_query_is_scoped_to_its_project_by_a_bound_parameter() -> None:
-    q = EventQuery(42, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC), 10,
-                   kind="error")
+    q = EventQuery(
+        42, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC), 10, kind="error"
+    )
     sql, params = q.sql("db")
     assert "project_id = {project:UInt32}" in sql and params["project"] == 42
     assert "kind = {kind:String}" in sql and params["kind"] == "error"

@@ -28,8 +28,12 @@ def test_it_defaults_to_the_local_broker_and_embedded_clickhouse() -> None:
 
 
 def test_an_external_broker_and_server_replace_the_defaults() -> None:
-    s = StorageSettings.from_env({"PULSELINE_KAFKA_BOOTSTRAP": "k1:9092,k2:9092",
-                                  "PULSELINE_CLICKHOUSE_URL": "http://ch:8123"})
+    s = StorageSettings.from_env(
+        {
+            "PULSELINE_KAFKA_BOOTSTRAP": "k1:9092,k2:9092",
+            "PULSELINE_CLICKHOUSE_URL": "http://ch:8123",
+        }
+    )
     assert s.bootstrap == "k1:9092,k2:9092" and not s.uses_local_kafka
     assert not s.embedded
 

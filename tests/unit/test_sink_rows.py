@@ -11,9 +11,14 @@ SRC = Source("ingest.error", 1, 42)
 
 
 def event(**over: object) -> bytes:
-    doc = {"event_id": str(uuid4()), "project_id": 1, "kind": "error",
-           "timestamp": "2026-01-01T00:00:00+00:00", "received_at": "2026-01-01T00:00:01Z",
-           "attributes": {"a": 1}}
+    doc = {
+        "event_id": str(uuid4()),
+        "project_id": 1,
+        "kind": "error",
+        "timestamp": "2026-01-01T00:00:00+00:00",
+        "received_at": "2026-01-01T00:00:01Z",
+        "attributes": {"a": 1},
+    }
     doc.update(over)
     return orjson.dumps({k: v for k, v in doc.items() if v is not ...})
 
@@ -48,8 +53,9 @@ def test_records_that_can_never_be_rows_say_why(value: bytes | None, reason: str
 
 
 def test_a_count_snapshot_becomes_a_row() -> None:
-    raw = orjson.dumps({"project_id": 2, "kind": "pageview",
-                        "minute": "2026-01-01T00:05:00+00:00", "count": 9})
+    raw = orjson.dumps(
+        {"project_id": 2, "kind": "pageview", "minute": "2026-01-01T00:05:00+00:00", "count": 9}
+    )
     assert decode(COUNTS, raw, SRC) == [2, "pageview", datetime(2026, 1, 1, 0, 5, tzinfo=UTC), 9]
 
 
