@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -242,14 +243,24 @@ def wait_ready(
 async def metadata_ok(bootstrap: str) -> bool:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    # A broker that is still starting refuses connections; aiokafka logs each refusal.
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
     try:
-        await asyncio.wait_for(admin.start(), 3)
-        await asyncio.wait_for(admin.describe_cluster(), 3)
+        with _quiet("aiokafka"):  # a starting broker refuses connections; each is logged
+            await asyncio.wait_for(admin.start(), 3)
+            await asyncio.wait_for(admin.describe_cluster(), 3)
         return True
     except Exception:
         return False
     finally:
         await admin.close()
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -1,0 +1,78 @@
+"""``POST /v1/events``: authenticate, read, stamp, hand to Kafka, answer after the acks.
+
+The batch is accepted partially: valid events go to Kafka, the others come back in
+``rejected`` with their index and reason. The answer is 202 only once Kafka acked
+every produced record; 400 (same shape) when no event was valid.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ingest_gateway.auth import authenticate
+from ingest_gateway.body import check_content, parse_events, read_body
+from ingest_gateway.errors import KafkaUnavailable
+from ingest_gateway.metrics import GatewayMetrics
+from ingest_gateway.producer import Producer
+from ingest_gateway.responses import json_response
+from ingest_gateway.stamp import Stamper
+from pulseline.keys import KeyRing
+from pulseline.settings import GatewaySettings
+
+# The handler reads the body itself (limits, partial acceptance), so FastAPI cannot
+# infer it; this documents it for /docs.
+OPENAPI_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "array", "items": {"type": "object"}},
+                "example": [
+                    {"kind": "pageview", "distinct_id": "visitor-1", "attributes": {"url": "/"}},
+                    {"kind": "error", "attributes": {"message": "boom"}},
+                ],
+            }
+        },
+    }
+}
+
+
+def ingest_router(
+    settings: GatewaySettings, keyring: KeyRing, producer: Producer, metrics: GatewayMetrics
+) -> APIRouter:
+    stamper = Stamper(settings.topic_prefix, settings.max_event_bytes)
+    router = APIRouter()
+
+    @router.post("/v1/events", status_code=202, openapi_extra=OPENAPI_BODY)
+    async def ingest_events(request: Request) -> Response:
+        key = authenticate(request, keyring)
+        check_content(request)
+        body = await read_body(request, settings.max_request_bytes)
+        metrics.bytes_in.inc(len(body))
+        items = parse_events(body, settings.max_batch_events)
+        stamped = stamper.stamp(items, key.project_id, datetime.now(UTC))
+        metrics.count_rejected((r.kind, r.code) for r in stamped.rejected)
+        answer = {
+            "accepted": len(stamped.records),
+            "event_ids": stamped.event_ids,
+            "rejected": [r.as_json() for r in stamped.rejected],
+        }
+        if not stamped.records:
+            return json_response(answer, 400)
+        started = time.perf_counter()
+        try:
+            await producer.send_batch(stamped.records)
+        except KafkaUnavailable:
+            metrics.count_rejected((kind, "kafka_unavailable") for kind in stamped.kinds)
+            raise
+        finally:
+            metrics.produce_seconds.observe(time.perf_counter() - started)
+        metrics.count_accepted(stamped.kinds)
+        return json_response(answer, 202)
+
+    return router

@@ -1,0 +1,146 @@
+"""The gateway's pure core: raw events in, records and rejections out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+import pytest
+
+from ingest_gateway.stamp import MAX_KEY_CHARS, Stamper, key_field
+from pulseline.schemas import Event, EventKind
+from pulseline.topics import INGEST
+
+NOW = datetime(2025, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+FIXED_ID = UUID("00000000-0000-4000-8000-000000000001")
+CLIENT_ID = "6f1c1e52-3c55-4c7b-9d43-2b1c3f1e9a10"
+
+
+def stamp(*items: Any, max_event_bytes: int = 1 << 20) -> Any:
+    return Stamper("p.", max_event_bytes).stamp(list(items), 7, NOW, new_id=lambda: FIXED_ID)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"kind": "event"},
+        {"kind": "error", "event_id": CLIENT_ID, "timestamp": "2024-05-01T12:00:00Z"},
+        {"kind": "pageview", "timestamp": "2024-05-01T12:00:00.5-03:30", "distinct_id": "u"},
+        {"kind": "transaction", "timestamp": 1714564800, "release": "1.2", "environment": "prod"},
+        {"kind": "web_vital", "session_id": "s", "attributes": {"lcp": 1.25, "tags": ["a", None]}},
+        {"kind": "check_in", "attributes": {"monitor": "nightly", "status": "ok", "n": 10**15}},
+    ],
+)
+def test_the_value_is_the_v1_envelope_byte_for_byte(raw: dict[str, Any]) -> None:
+    ((topic, _, value),) = stamp(raw).records
+
+    event = Event.model_validate(
+        {
+            **raw,
+            "event_id": raw.get("event_id", FIXED_ID),
+            "project_id": 7,
+            "timestamp": raw.get("timestamp", NOW),
+            "received_at": NOW,
+        }
+    )
+    assert value == orjson.dumps(event.model_dump(mode="json"))
+    assert topic == f"p.ingest.{raw['kind']}"
+
+
+def test_a_naive_client_time_is_taken_as_utc() -> None:
+    ((_, _, value),) = stamp({"kind": "event", "timestamp": "2024-05-01T12:00:00"}).records
+
+    assert orjson.loads(value)["timestamp"] == "2024-05-01T12:00:00Z"
+
+
+def test_received_at_is_now_in_utc_even_when_now_has_another_zone() -> None:
+    from datetime import timedelta, timezone
+
+    local_now = NOW.astimezone(timezone(timedelta(hours=2)))
+    out = Stamper("", 1 << 20).stamp([{"kind": "event"}], 1, local_now)
+
+    assert orjson.loads(out.records[0][2])["received_at"] == "2025-03-04T05:06:07.890123Z"
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"kind": "pageview", "distinct_id": "u1"}, "7:u1"),
+        ({"kind": "pageview"}, f"7:{FIXED_ID}"),
+        ({"kind": "event", "distinct_id": "u2"}, "7:u2"),
+        ({"kind": "web_vital", "distinct_id": "u3"}, "7:u3"),
+        ({"kind": "error", "distinct_id": "u4"}, f"7:{FIXED_ID}"),
+        ({"kind": "transaction", "event_id": CLIENT_ID}, f"7:{CLIENT_ID}"),
+        ({"kind": "check_in", "attributes": {"monitor": "nightly"}}, "7:nightly"),
+        ({"kind": "check_in", "distinct_id": "u5"}, f"7:{FIXED_ID}"),
+        ({"kind": "metric", "attributes": {"name": "cpu"}}, "7:cpu"),
+        ({"kind": "metric", "attributes": {"name": {"nested": 1}}}, f"7:{FIXED_ID}"),
+    ],
+)
+def test_the_key_is_the_field_the_topic_registry_names(raw: dict[str, Any], key: str) -> None:
+    ((_, produced_key, _),) = stamp(raw).records
+
+    assert produced_key == key.encode()
+
+
+def test_a_long_key_field_is_cut_so_the_record_stays_bounded() -> None:
+    raw = {"kind": "check_in", "attributes": {"monitor": "m" * 5000}}
+
+    ((_, key, _),) = stamp(raw).records
+
+    assert key == b"7:" + b"m" * MAX_KEY_CHARS
+
+
+def test_every_ingest_topic_has_a_key_the_stamper_understands() -> None:
+    for kind in EventKind:
+        key_field(INGEST[kind].key)
+
+
+def test_an_unknown_key_spec_fails_loudly() -> None:
+    with pytest.raises(ValueError, match="project_id:nope"):
+        key_field("project_id:nope")
+
+
+def test_each_raw_event_ends_accepted_or_rejected_in_order() -> None:
+    out = stamp(
+        {"kind": "event"},
+        ["not", "an", "object"],
+        {"kind": "event", "distinct_id": "x" * 201},
+        {"kind": "metric", "unknown": 1, "attributes": "no"},
+        {"kind": "event", "event_id": CLIENT_ID},
+    )
+
+    assert out.event_ids == [str(FIXED_ID), CLIENT_ID]
+    assert out.kinds == ["event", "event"]
+    assert [(r.index, r.code, r.kind) for r in out.rejected] == [
+        (1, "not_object", "unknown"),
+        (2, "invalid", "event"),
+        (3, "invalid", "metric"),
+    ]
+    assert out.rejected[0].reason == "expected a JSON object, got an array"
+    assert out.rejected[1].reason.startswith("distinct_id: String should have at most 200")
+    assert "attributes:" in out.rejected[2].reason
+    assert "unknown: Extra inputs are not permitted" in out.rejected[2].reason
+
+
+def test_a_reason_lists_at_most_three_problems() -> None:
+    raw = {"kind": "nope", "a": 1, "b": 2, "c": 3, "d": 4}
+
+    (rejection,) = stamp(raw).rejected
+
+    assert rejection.reason.count(":") == 3
+    assert rejection.reason.endswith("and 2 more")
+
+
+def test_an_event_over_the_limit_once_stamped_is_rejected() -> None:
+    small = {"kind": "event"}
+    big = {"kind": "event", "attributes": {"pad": "x" * 400}}
+
+    out = stamp(small, big, max_event_bytes=400)
+
+    assert len(out.records) == 1
+    (rejection,) = out.rejected
+    assert (rejection.index, rejection.code, rejection.kind) == (1, "too_large", "event")
+    assert "the limit is 400" in rejection.reason
