@@ -125,6 +125,7 @@ def run_bench(profile: Profile, results_dir: Path) -> dict[str, Any]:
     }
     if "PULSELINE_KAFKA_BOOTSTRAP" not in os.environ:
         env.setdefault("PULSELINE_KAFKA_PORT", str(free_port_pair()))
+    launched = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "pulseline.cli", "run"],
         env=env,
@@ -136,6 +137,7 @@ def run_bench(profile: Profile, results_dir: Path) -> dict[str, Any]:
         assert proc.stdout is not None
         for line in proc.stdout:
             if "Pulseline is running" in line:
+                startup_s = time.monotonic() - launched
                 break
         else:
             raise RuntimeError("the pipeline did not start")
@@ -160,6 +162,7 @@ def run_bench(profile: Profile, results_dir: Path) -> dict[str, Any]:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "profile": asdict(profile),
+        "startup_s": round(startup_s, 1),
         "gateway": {
             "events_per_s": round(len(outcomes.acked_ids) / elapsed, 1),
             "requests_per_s": round(len(outcomes.latencies_ms) / elapsed, 1),
