@@ -1,7 +1,7 @@
 """Build the gateway's ASGI app from its settings, key ring and Kafka producer.
 
-The app's lifespan starts the producer and, on shutdown, stops it: pending sends are
-flushed (for at most ``produce_timeout_s``) before the process exits.
+The app's lifespan loads the control plane (keys, projects), starts the producer and, on
+shutdown, stops it: pending sends are flushed (for at most ``produce_timeout_s``).
 """
 
 from __future__ import annotations
@@ -16,23 +16,37 @@ from ingest_gateway.ingest import ingest_router
 from ingest_gateway.metrics import CountRequests, GatewayMetrics
 from ingest_gateway.probes import probes_router
 from ingest_gateway.producer import Producer
+from pulseline.control.store import ControlStore
 from pulseline.keys import KeyRing
 from pulseline.settings import GatewaySettings
 
 
-def create_app(settings: GatewaySettings, keyring: KeyRing, producer: Producer) -> FastAPI:
+def create_app(
+    settings: GatewaySettings,
+    keyring: KeyRing,
+    producer: Producer,
+    control: ControlStore | None = None,
+) -> FastAPI:
+    """``control``, when given, is started first and must be loaded for ``/readyz``."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await producer.start()
+        if control is not None:
+            await control.start()
         try:
-            yield
+            await producer.start()
+            try:
+                yield
+            finally:
+                await producer.stop()
         finally:
-            await producer.stop()
+            if control is not None:
+                await control.stop()
 
     metrics = GatewayMetrics()
     app = FastAPI(title="Pulseline ingest gateway", lifespan=lifespan)
     install_error_handlers(app, settings.retry_after_s)
     app.include_router(ingest_router(settings, keyring, producer, metrics))
-    app.include_router(probes_router(producer, metrics))
+    app.include_router(probes_router(producer, metrics, control))
     app.add_middleware(CountRequests, metrics=metrics)
     return app

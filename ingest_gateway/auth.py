@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from starlette.requests import Request
 
 from ingest_gateway.errors import Unauthorized
-from pulseline.keys import ApiKey, KeyRing, Scope
+from pulseline.keys import KeyRing, Scope
 
 
 def raw_key(request: Request) -> str | None:
@@ -22,7 +24,15 @@ def raw_key(request: Request) -> str | None:
     return request.query_params.get("key") or None
 
 
-def authenticate(request: Request, keyring: KeyRing, scope: Scope = Scope.INGEST) -> ApiKey:
+@dataclass(frozen=True)
+class Grant:
+    """A key that acts for exactly one project."""
+
+    project_id: int
+    scope: Scope
+
+
+def authenticate(request: Request, keyring: KeyRing, scope: Scope = Scope.INGEST) -> Grant:
     raw = raw_key(request)
     if raw is None:
         raise Unauthorized(
@@ -31,8 +41,8 @@ def authenticate(request: Request, keyring: KeyRing, scope: Scope = Scope.INGEST
     key = keyring.lookup(raw)
     if key is None:
         raise Unauthorized("unknown_key", "the API key is not known to this deployment")
-    if key.scope is not scope:
+    if key.scope is not scope or key.project_id is None:
         raise Unauthorized(
             "wrong_scope", f"the API key has scope '{key.scope}'; this endpoint needs '{scope}'"
         )
-    return key
+    return Grant(key.project_id, key.scope)

@@ -1,4 +1,5 @@
-"""``/healthz`` (the process answers), ``/readyz`` (Kafka answers) and ``/metrics``."""
+"""``/healthz`` (the process answers), ``/readyz`` (control plane loaded, Kafka answers),
+and ``/metrics``."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from ingest_gateway.errors import error_body
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.producer import Producer
 from ingest_gateway.responses import json_response
+from pulseline.control.store import ControlStore
 
 
-def probes_router(producer: Producer, metrics: GatewayMetrics) -> APIRouter:
+def probes_router(
+    producer: Producer, metrics: GatewayMetrics, control: ControlStore | None = None
+) -> APIRouter:
     router = APIRouter()
 
     @router.get("/healthz")
@@ -20,6 +24,8 @@ def probes_router(producer: Producer, metrics: GatewayMetrics) -> APIRouter:
 
     @router.get("/readyz")
     async def readyz() -> Response:
+        if control is not None and not control.loaded:
+            return json_response(error_body("control_plane_loading", "keys not loaded yet"), 503)
         if await producer.ready():
             return json_response({"status": "ready"})
         return json_response(error_body("kafka_unavailable", "Kafka does not answer"), 503)

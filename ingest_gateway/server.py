@@ -1,4 +1,4 @@
-"""Run the gateway under uvicorn with the demo project's keys and the real producer."""
+"""Run the gateway under uvicorn with the control plane's keys and the real producer."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import uvicorn
 
 from ingest_gateway.app import create_app
 from ingest_gateway.producer import KafkaProducer
-from pulseline.keys import demo_keys
+from pulseline.control.store import ControlStore
 from pulseline.settings import GatewaySettings
 
 
@@ -17,8 +17,8 @@ def serve(settings: GatewaySettings) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    keyring = demo_keys(settings.data_dir).keyring()
-    app = create_app(settings, keyring, KafkaProducer(settings))
+    control = ControlStore(settings)
+    app = create_app(settings, control.view, KafkaProducer(settings), control)
     config = uvicorn.Config(
         app,
         host=settings.gateway_host,

@@ -99,6 +99,16 @@ class LocalKafkaSettings(CommonSettings):
         return self.kafka_port + 1
 
 
+class RunSettings(LocalKafkaSettings):
+    seed_file: Path | None = Field(None, description="pulseline.yaml to apply at start")
+
+    def seed_path(self) -> Path | None:
+        if self.seed_file is not None:
+            return self.seed_file
+        default = Path("pulseline.yaml")
+        return default if default.exists() else None
+
+
 class GatewaySettings(CommonSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(8000, ge=1, le=65535)
@@ -119,6 +129,11 @@ class StorageSettings(CommonSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8001, ge=1, le=65535)
     api_max_page_size: int = Field(1000, ge=1)
+    clickhouse_cluster: str = Field(
+        "",
+        pattern=r"^([A-Za-z_][A-Za-z0-9_-]*)?$",
+        description="ClickHouse cluster name; set = replicated tables ON CLUSTER, Distributed",
+    )
 
     @property
     def clickhouse_dsn(self) -> str:
@@ -133,6 +148,7 @@ class ProcessorSettings(CommonSettings):
     processors_app_id: str = "pulseline-processors"
     processors_emit_interval_s: float = Field(1.0, gt=0)
     processors_web_port: int = Field(6066, ge=1, le=65535)
+    processors_web_host: str = Field("127.0.0.1", description="Bind address of /metrics")
 
     @property
     def app_id(self) -> str:

@@ -1,6 +1,7 @@
 """``pulseline run``: the whole pipeline on one machine.
 
-Order: local Kafka (unless PULSELINE_KAFKA_BOOTSTRAP is set) → topics → storage (runs
+Order: local Kafka (unless PULSELINE_KAFKA_BOOTSTRAP is set) → topics → control plane
+(the demo project and its keys, then ``pulseline.yaml`` if present) → storage (runs
 migrations; sink and read API share it, since chdb opens in one process) → processors →
 gateway. Each child logs to ``<data_dir>/logs/<name>.log``. A crashed child is restarted
 with back-off (``pulseline.restart``); one that keeps crashing stops everything with exit
@@ -23,9 +24,10 @@ from pathlib import Path
 import httpx
 
 from deploy.local.broker import LocalBroker, die_with_parent
+from pulseline.control.bootstrap import bootstrap
 from pulseline.keys import demo_keys
 from pulseline.restart import CrashHistory
-from pulseline.settings import GatewaySettings, LocalKafkaSettings, StorageSettings
+from pulseline.settings import GatewaySettings, RunSettings, StorageSettings
 from pulseline.topic_admin import create_topics
 
 STOP_GRACE_S = 15.0
@@ -101,6 +103,7 @@ Pulseline is running.
 Demo project {keys.project_id}:
   ingest key  {keys.ingest}
   read key    {keys.read}
+  admin key   {keys.admin}   (secret: /v1/admin/… on the read API)
 
 Try:
   curl -s {gw}/v1/events -H 'Authorization: Bearer {keys.ingest}' \\
@@ -112,7 +115,7 @@ Ctrl-C stops everything.
 
 
 def run() -> int:
-    kafka = LocalKafkaSettings.from_env()
+    kafka = RunSettings.from_env()
     gateway = GatewaySettings.from_env()
     storage = StorageSettings.from_env()
     data_dir = kafka.data_dir.resolve()
@@ -139,7 +142,10 @@ def run() -> int:
             print(f"starting Kafka {kafka.kafka_version} on {kafka.bootstrap} …", flush=True)
             broker.start(tie_to_parent=True)
         asyncio.run(create_topics(kafka))
-        demo_keys(data_dir)
+        seeded = asyncio.run(bootstrap(kafka, demo_keys(data_dir), kafka.seed_path(), os.environ))
+        print(f"control plane: {seeded.writes} change(s), {seeded.unchanged} unchanged", flush=True)
+        for project, name, raw in seeded.minted_keys:
+            print(f"  new key {name!r} for project {project}: {raw}  (shown once)", flush=True)
         for child in children:
             child.start(env)
             print(f"started {child.name} (pid {child.proc.pid if child.proc else '-'})", flush=True)

@@ -33,7 +33,7 @@ async def create_topics(
         missing = [
             NewTopic(
                 name,
-                num_partitions=settings.partitions,
+                num_partitions=spec.partitions or settings.partitions,
                 replication_factor=settings.replication_factor,
                 topic_configs=spec.config(),
             )

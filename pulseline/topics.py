@@ -12,12 +12,14 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
+from pulseline.control.entities import ControlRecord
 from pulseline.schemas import DeadLetter, Event, EventKind, ProjectCount
 
 DAY_MS = 24 * 3600 * 1000
 
 
 class Role(StrEnum):
+    CONTROL = "control"
     INGEST = "ingest"
     DERIVED = "derived"
     INTERNAL = "internal"
@@ -33,6 +35,7 @@ class TopicSpec:
     retention_ms: int | None = 7 * DAY_MS
     compacted: bool = False
     doc: str = ""
+    partitions: int | None = None  # None: the deployment's PULSELINE_PARTITIONS
 
     def physical(self, prefix: str = "") -> str:
         return f"{prefix}{self.name}"
@@ -91,7 +94,19 @@ DEAD_LETTERS = TopicSpec(
     doc="what a stage could not handle; headers: error, stage, source topic/partition/offset",
 )
 
+CONTROL = TopicSpec(
+    "control.entities",
+    Role.CONTROL,
+    "<type>:<id>",
+    ControlRecord,
+    retention_ms=None,
+    compacted=True,
+    doc="projects, keys, monitors, channels, rules; one partition keeps writes in order",
+    partitions=1,
+)
+
 REGISTRY: tuple[TopicSpec, ...] = (
+    CONTROL,
     *INGEST.values(),
     PROJECT_COUNTS,
     PROJECT_COUNTS_BY_PROJECT,

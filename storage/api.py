@@ -7,6 +7,7 @@ Errors map to HTTP in one place (``_error``): ``ApiError`` carries its status; b
 parameters are 4xx, never 5xx.
 """
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
@@ -16,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import generate_latest
 
-from pulseline.keys import ApiKey, KeyRing, Scope
+from pulseline.keys import KeyRing, Scope
 from pulseline.schemas import EventKind
 from pulseline.settings import StorageSettings
 from storage import queries
@@ -24,6 +25,14 @@ from storage.client import Engine
 from storage.metrics import StorageMetrics
 
 MAX_RANGE = timedelta(days=400)
+
+
+@dataclass(frozen=True)
+class ProjectKey:
+    """A key that reads one project's data."""
+
+    project_id: int
+    scope: Scope
 
 
 class ApiError(Exception):
@@ -65,7 +74,7 @@ def create_app(
         metrics.requests.labels(path, str(response.status_code)).inc()
         return response
 
-    def reader(request: Request) -> ApiKey:
+    def reader(request: Request) -> ProjectKey:
         header = request.headers.get("authorization", "")
         raw = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
         if not raw:
@@ -75,9 +84,11 @@ def create_app(
             raise ApiError(401, "invalid_key", "the key is unknown or revoked")
         if key.scope not in (Scope.READ, Scope.ADMIN):
             raise ApiError(403, "wrong_scope", f"a {key.scope} key cannot read; use a read key")
-        return key
+        if key.project_id is None:
+            raise ApiError(403, "no_project", "this admin key spans projects; use a read key")
+        return ProjectKey(key.project_id, key.scope)
 
-    Reader = Annotated[ApiKey, Depends(reader)]
+    Reader = Annotated[ProjectKey, Depends(reader)]
 
     def time_range(
         since: datetime | None, until: datetime | None, default: timedelta

@@ -15,7 +15,8 @@ from uuid import UUID
 import orjson
 
 from pulseline.schemas import EventKind
-from pulseline.topics import INGEST, PROJECT_COUNTS, TopicSpec
+from pulseline.control.entities import EntityType
+from pulseline.topics import CONTROL, INGEST, PROJECT_COUNTS, TopicSpec
 
 KINDS = frozenset(k.value for k in EventKind)
 
@@ -29,9 +30,10 @@ class Source:
     topic: str
     partition: int
     offset: int
+    key: bytes | None = None
 
 
-RowBuilder = Callable[[dict[str, Any], Source], list[Any]]
+RowBuilder = Callable[[dict[str, Any] | None, Source], list[Any]]
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Table:
     name: str
     columns: tuple[str, ...]
     build: RowBuilder
+    tombstones: bool = False  # a record without a value is a delete, not an error
 
 
 def _ts(value: Any, field: str) -> datetime:
@@ -67,7 +70,9 @@ def _uint(value: Any, field: str) -> int:
     return value
 
 
-def _event_row(doc: dict[str, Any], src: Source) -> list[Any]:
+def _event_row(doc: dict[str, Any] | None, src: Source) -> list[Any]:
+    if doc is None:
+        raise RowError("empty record")
     try:
         event_id = UUID(str(doc["event_id"]))
     except (KeyError, ValueError):
@@ -92,12 +97,43 @@ def _event_row(doc: dict[str, Any], src: Source) -> list[Any]:
     ]
 
 
-def _count_row(doc: dict[str, Any], _src: Source) -> list[Any]:
+def _count_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
+    if doc is None:
+        raise RowError("empty record")
     return [
         _uint(doc.get("project_id"), "project_id"),
         _kind(doc.get("kind")),
         _ts(doc.get("minute"), "minute"),
         _uint(doc.get("count"), "count"),
+    ]
+
+
+# Never mirrored: key hashes, and channel settings that carry credentials (webhook URLs).
+_SECRET_FIELDS = {"api_key": {"hash"}, "channel": {"config", "secret"}}
+_CONTROL_TYPES = frozenset(t.value for t in EntityType)
+
+
+def _control_row(doc: dict[str, Any] | None, src: Source) -> list[Any]:
+    kind, _, entity_id = (src.key or b"").decode(errors="replace").partition(":")
+    if kind not in _CONTROL_TYPES or not entity_id:
+        raise RowError(f"control key must be '<type>:<id>', got {src.key!r}")
+    if doc is None:
+        return [kind, entity_id, None, "", "", "{}", src.offset, 1]
+    data = doc.get("data")
+    if not isinstance(data, dict):
+        raise RowError("control record has no data object")
+    public = {k: v for k, v in data.items() if k not in _SECRET_FIELDS.get(kind, set())}
+    project = data.get("id") if kind == "project" else data.get("project_id")
+    project_id = project if isinstance(project, int) and not isinstance(project, bool) else None
+    return [
+        kind,
+        entity_id,
+        project_id,
+        _str(data.get("name")),
+        _str(data.get("slug")),
+        orjson.dumps(public).decode(),
+        src.offset,
+        0,
     ]
 
 
@@ -122,7 +158,15 @@ EVENTS = Table(
 )
 COUNTS = Table("project_counts", ("project_id", "kind", "minute", "count"), _count_row)
 
+CONTROL_ENTITIES = Table(
+    "control_entities",
+    ("type", "id", "project_id", "name", "slug", "data", "version", "is_deleted"),
+    _control_row,
+    tombstones=True,
+)
+
 TABLES: dict[TopicSpec, Table] = {
+    CONTROL: CONTROL_ENTITIES,
     **{spec: EVENTS for spec in INGEST.values()},
     PROJECT_COUNTS: COUNTS,
 }
@@ -130,6 +174,8 @@ TABLES: dict[TopicSpec, Table] = {
 
 def decode(table: Table, value: bytes | None, src: Source) -> list[Any]:
     if value is None:
+        if table.tombstones:
+            return table.build(None, src)
         raise RowError("empty record")
     try:
         doc = orjson.loads(value)

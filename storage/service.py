@@ -12,7 +12,7 @@ import signal
 
 import uvicorn
 
-from pulseline.keys import demo_keys
+from pulseline.control.store import ControlStore
 from pulseline.settings import StorageSettings
 from storage.api import create_app
 from storage.client import Engine
@@ -29,7 +29,9 @@ async def serve(settings: StorageSettings) -> None:
     if applied:
         log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
     metrics = StorageMetrics()
-    app = create_app(settings, engine, demo_keys(settings.data_dir).keyring(), metrics)
+    control = ControlStore(settings)
+    await control.start()
+    app = create_app(settings, engine, control.view, metrics)
     server = uvicorn.Server(
         uvicorn.Config(
             app, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="on"
@@ -59,6 +61,7 @@ async def serve(settings: StorageSettings) -> None:
                 raise task.exception()  # type: ignore[misc]
     finally:
         await sink.close()
+        await control.stop()
         engine.close()
 
 

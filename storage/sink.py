@@ -1,4 +1,4 @@
-"""The storage sink: a batch consumer of ``ingest.*`` and ``derived.*`` topics.
+"""The storage sink: a batch consumer of ``ingest.*``, ``derived.*`` and ``control.entities``.
 
 It polls, decodes records into per-table column batches, flushes by size or time with
 a deterministic ``insert_deduplication_token``, dead-letters rows that can never be
@@ -89,7 +89,7 @@ class Sink:
     ) -> None:
         table = self.tables[tp.topic]
         try:
-            row = decode(table, value, Source(tp.topic, tp.partition, offset))
+            row = decode(table, value, Source(tp.topic, tp.partition, offset, key))
         except RowError as exc:
             batch.add_dead(tp.topic, tp.partition, offset, key, value, f"invalid row: {exc}")
             return

@@ -13,14 +13,14 @@ from aiokafka import AIOKafkaConsumer
 
 from ingest_gateway.app import create_app
 from ingest_gateway.producer import KafkaProducer
-from pulseline.keys import ApiKey, KeyRing, Scope
+from pulseline.keys import ApiKey, Scope, StaticKeyRing, new_key
 from pulseline.schemas import Event, EventKind
 from pulseline.settings import GatewaySettings
 from pulseline.topics import ingest_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
-KEY = "pl_ingest_integration-test-key"
+KEY = new_key(Scope.INGEST)
 PROJECT = 5
 
 
@@ -31,7 +31,7 @@ def anyio_backend() -> str:
 
 @asynccontextmanager
 async def gateway(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
-    keyring = KeyRing()
+    keyring = StaticKeyRing()
     keyring.add(KEY, ApiKey(PROJECT, Scope.INGEST))
     app = create_app(settings, keyring, KafkaProducer(settings))
     async with app.router.lifespan_context(app):

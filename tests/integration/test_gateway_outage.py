@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer
 from deploy.local.broker import LocalBroker
 from ingest_gateway.app import create_app
 from ingest_gateway.producer import KafkaProducer
-from pulseline.keys import ApiKey, KeyRing, Scope
+from pulseline.keys import ApiKey, Scope, StaticKeyRing, new_key
 from pulseline.settings import GatewaySettings, LocalKafkaSettings
 from pulseline.topic_admin import create_topics
 from pulseline.topics import INGEST
@@ -28,7 +28,7 @@ from tests.kafka_fixture import REPO, free_port_pair
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.anyio]
 
-KEY = "pl_ingest_outage-test-key"
+KEY = new_key(Scope.INGEST)
 PRODUCE_TIMEOUT_S = 2.0
 MARGIN_S = 1.5
 RECOVERY_LIMIT_S = 20.0
@@ -112,7 +112,7 @@ async def test_it_answers_503_while_the_broker_is_down_and_recovers_by_itself(
         retry_after_s=3,
     )
     await create_topics(settings, tuple(INGEST.values()))
-    keyring = KeyRing()
+    keyring = StaticKeyRing()
     keyring.add(KEY, ApiKey(1, Scope.INGEST))
     app = create_app(settings, keyring, KafkaProducer(settings))
 

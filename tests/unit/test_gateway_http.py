@@ -13,14 +13,14 @@ import pytest
 
 from ingest_gateway.app import create_app
 from ingest_gateway.producer import ListProducer
-from pulseline.keys import ApiKey, KeyRing, Scope
+from pulseline.keys import ApiKey, Scope, StaticKeyRing, new_key
 from pulseline.schemas import Event
 from pulseline.settings import GatewaySettings
 
 pytestmark = pytest.mark.anyio
 
-INGEST_KEY = "pl_ingest_unit-test-key"
-READ_KEY = "pl_read_unit-test-key"
+INGEST_KEY = new_key(Scope.INGEST)
+READ_KEY = new_key(Scope.READ)
 PROJECT = 42
 AUTH = {"Authorization": f"Bearer {INGEST_KEY}"}
 
@@ -51,7 +51,7 @@ def producer() -> ListProducer:
 async def client(
     settings: GatewaySettings, producer: ListProducer
 ) -> AsyncIterator[httpx.AsyncClient]:
-    keyring = KeyRing()
+    keyring = StaticKeyRing()
     keyring.add(INGEST_KEY, ApiKey(PROJECT, Scope.INGEST))
     keyring.add(READ_KEY, ApiKey(PROJECT, Scope.READ))
     app = create_app(settings, keyring, producer)
@@ -419,7 +419,7 @@ async def test_each_app_has_its_own_metrics(
     settings: GatewaySettings, client: httpx.AsyncClient
 ) -> None:
     await post(client, [{"kind": "event"}])
-    other = create_app(settings, KeyRing(), ListProducer())
+    other = create_app(settings, StaticKeyRing(), ListProducer())
     transport = httpx.ASGITransport(app=other)
     async with httpx.AsyncClient(transport=transport, base_url="http://other") as fresh:
         text = (await fresh.get("/metrics")).text
@@ -429,7 +429,7 @@ async def test_each_app_has_its_own_metrics(
 
 async def test_the_lifespan_starts_and_stops_the_producer(settings: GatewaySettings) -> None:
     producer = ListProducer()
-    app = create_app(settings, KeyRing(), producer)
+    app = create_app(settings, StaticKeyRing(), producer)
 
     async with app.router.lifespan_context(app):
         assert (producer.started, producer.stopped) == (True, False)
@@ -445,7 +445,7 @@ async def test_the_docs_describe_the_ingest_endpoint(client: httpx.AsyncClient) 
     assert body["example"][0]["kind"] == "pageview"
 
 
-class BrokenKeyRing(KeyRing):
+class BrokenKeyRing(StaticKeyRing):
     def lookup(self, raw: str) -> ApiKey | None:
         raise RuntimeError("a bug")
 
