@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import generate_latest
@@ -48,7 +48,11 @@ def _error(
 
 
 def create_app(
-    settings: StorageSettings, engine: Engine, keyring: KeyRing, metrics: StorageMetrics
+    settings: StorageSettings,
+    engine: Engine,
+    keyring: KeyRing,
+    metrics: StorageMetrics,
+    admin: APIRouter | None = None,
 ) -> FastAPI:
     app = FastAPI(title="Pulseline read API", version="1")
     db = engine.database
@@ -152,6 +156,9 @@ def create_app(
                 for r in rows
             ]
         }
+
+    if admin is not None:
+        app.include_router(admin)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

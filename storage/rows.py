@@ -14,8 +14,8 @@ from uuid import UUID
 
 import orjson
 
-from pulseline.schemas import EventKind
 from pulseline.control.entities import EntityType
+from pulseline.schemas import EventKind
 from pulseline.topics import CONTROL, INGEST, PROJECT_COUNTS, TopicSpec
 
 KINDS = frozenset(k.value for k in EventKind)

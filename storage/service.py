@@ -12,8 +12,10 @@ import signal
 
 import uvicorn
 
+from pulseline.control.service import ControlService
 from pulseline.control.store import ControlStore
 from pulseline.settings import StorageSettings
+from storage.admin_api import admin_router
 from storage.api import create_app
 from storage.client import Engine
 from storage.metrics import StorageMetrics
@@ -31,7 +33,8 @@ async def serve(settings: StorageSettings) -> None:
     metrics = StorageMetrics()
     control = ControlStore(settings)
     await control.start()
-    app = create_app(settings, engine, control.view, metrics)
+    admin = admin_router(ControlService(control))
+    app = create_app(settings, engine, control.view, metrics, admin)
     server = uvicorn.Server(
         uvicorn.Config(
             app, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="on"

@@ -198,5 +198,18 @@ class ControlRecord(BaseModel):
     updated_at: datetime
 
 
+SECRET_MASK = "********"
+
+
+def public(entity: Entity) -> dict[str, Any]:
+    """An entity as a client may see it: no key hash, a channel's secret masked."""
+    data = entity.model_dump(mode="json")
+    if isinstance(entity, ApiKeyRecord):
+        data.pop("hash")
+    if isinstance(entity, Channel) and entity.secret is not None:
+        data["secret"] = SECRET_MASK
+    return data
+
+
 def record_key(kind: EntityType, entity_id: str | int) -> str:
     return f"{kind.value}:{entity_id}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -23,7 +23,6 @@ from pulseline.control.entities import (
     Project,
 )
 from pulseline.control.errors import Conflict, Invalid, NotFound
-from pulseline.control.store import ControlStore
 from pulseline.control.view import ControlView
 from pulseline.keys import Scope, display_prefix, key_hash, new_key
 
@@ -37,8 +36,19 @@ def _validate(kind: EntityType, data: dict[str, Any]) -> Entity:
         raise Invalid.from_validation(exc) from None
 
 
+class Store(Protocol):
+    """What the service needs of a store: ``ControlStore``, or a test's in-memory twin."""
+
+    @property
+    def view(self) -> ControlView: ...
+
+    async def put(self, entity: Entity) -> None: ...
+
+    async def delete(self, kind: EntityType, entity_id: str | int) -> None: ...
+
+
 class ControlService:
-    def __init__(self, store: ControlStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     @property
@@ -107,7 +117,10 @@ class ControlService:
         project_id: int | None = None,
     ) -> Entity:
         current = self.get(kind, entity_id, project_id)
-        protected = {"id", "project_id", "hash", "prefix", "created_at"} & set(changes)
+        fixed = {"id", "project_id", "hash", "prefix", "created_at"}
+        if kind is EntityType.API_KEY:  # a key's grant never changes; revoke and mint instead
+            fixed |= {"scope", "revoked_at"}
+        protected = fixed & set(changes)
         if protected:
             raise Invalid([{"field": f, "problem": "cannot be changed"} for f in protected])
         merged = {**current.model_dump(mode="json"), **changes}

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from pulseline.control.entities import ControlRecord, Entity, EntityType, record_key, type_of
 from pulseline.control.view import ControlView
@@ -56,10 +57,11 @@ class ControlStore:
                 end = (await consumer.end_offsets([self._tp]))[self._tp]
                 while await consumer.position(self._tp) < end:
                     await self._apply_batch(consumer, 200)
-        except TimeoutError:
+        except (TimeoutError, KafkaError) as exc:
             await consumer.stop()
+            why = f"in {timeout_s:g}s" if isinstance(exc, TimeoutError) else f"({exc})"
             raise ControlStoreError(
-                f"could not read {self.topic} from {self.settings.bootstrap} in {timeout_s:g}s"
+                f"could not read {self.topic} from {self.settings.bootstrap} {why}"
             ) from None
         self._consumer = consumer
         self.loaded = True
@@ -101,7 +103,11 @@ class ControlStore:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.settings.bootstrap, acks="all", enable_idempotence=True
             )
-            await producer.start()
+            try:
+                await producer.start()
+            except BaseException:
+                await producer.stop()
+                raise
             self._producer = producer
         return self._producer
 

@@ -33,12 +33,26 @@ def test_entities_are_mirrored_and_deletes_follow(storage_env: dict[str, str]) -
         await store.start()
         service = ControlService(store)
         project = await service.create(EntityType.PROJECT, {"name": "Shop", "slug": "shop"})
-        monitor = await service.create(EntityType.MONITOR, {
-            "project_id": project.id, "name": "Backup", "slug": "backup",
-            "schedule": {"period_s": 3600}})
-        await service.create(EntityType.CHANNEL, {
-            "project_id": project.id, "name": "Ops", "slug": "ops", "type": "slack",
-            "config": {"url": WEBHOOK}, "secret": "whsec_topsecret"})
+        monitor = await service.create(
+            EntityType.MONITOR,
+            {
+                "project_id": project.id,
+                "name": "Backup",
+                "slug": "backup",
+                "schedule": {"period_s": 3600},
+            },
+        )
+        await service.create(
+            EntityType.CHANNEL,
+            {
+                "project_id": project.id,
+                "name": "Ops",
+                "slug": "ops",
+                "type": "slack",
+                "config": {"url": WEBHOOK},
+                "secret": "whsec_topsecret",
+            },
+        )
         _, raw = await service.create_key(project.id, Scope.INGEST, "browser")
         await service.delete(EntityType.MONITOR, monitor.id)
 
@@ -58,11 +72,14 @@ def test_entities_are_mirrored_and_deletes_follow(storage_env: dict[str, str]) -
 
         tables = await engine.rows(
             "SELECT name FROM system.tables WHERE database = {db:String} "
-            "AND engine NOT IN ('View', 'MaterializedView')", {"db": db})
+            "AND engine NOT IN ('View', 'MaterializedView')",
+            {"db": db},
+        )
         dump = ""
         for t in tables:
-            result = await engine.run(engine.client.raw_query,
-                                      f"SELECT * FROM {db}.`{t['name']}` FORMAT TSV")
+            result = await engine.run(
+                engine.client.raw_query, f"SELECT * FROM {db}.`{t['name']}` FORMAT TSV"
+            )
             dump += result.decode(errors="replace")
         assert "Shop" in dump  # the scan does read the mirrored rows
         for secret in (raw, WEBHOOK, "whsec_topsecret"):

@@ -15,8 +15,9 @@ def test_tiers_set_retention(tier: Tier, retention: int) -> None:
 
 
 def test_a_project_override_wins_over_its_tier() -> None:
-    project = Project(id=1, name="x", slug="x", tier=Tier.FREE, retention_days=14,
-                      ping_key="p" * 20)
+    project = Project(
+        id=1, name="x", slug="x", tier=Tier.FREE, retention_days=14, ping_key="p" * 20
+    )
     assert project.limits().retention_days == 14
 
 
@@ -36,8 +37,13 @@ def test_bad_schedules_say_what_is_wrong(schedule: dict[str, object], problem: s
 
 
 def test_only_admin_keys_may_span_projects() -> None:
-    fields = {"id": "k", "name": "k", "prefix": "pl_read_abcd", "hash": "0" * 64,
-              "created_at": "2026-01-01T00:00:00Z"}
+    fields = {
+        "id": "k",
+        "name": "k",
+        "prefix": "pl_read_abcd",
+        "hash": "0" * 64,
+        "created_at": "2026-01-01T00:00:00Z",
+    }
     with pytest.raises(ValidationError, match="only admin keys"):
         ApiKeyRecord.model_validate({**fields, "project_id": None, "scope": Scope.READ})
     assert ApiKeyRecord.model_validate({**fields, "project_id": None, "scope": Scope.ADMIN})

@@ -22,10 +22,12 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 def put(view: ControlView, entity: Entity, offset: int) -> None:
     kind = type_of(entity)
-    record = ControlRecord(type=kind, id=str(entity.id), data=entity.model_dump(mode="json"),
-                           updated_at=NOW)
-    view.apply(record_key(kind, entity.id).encode(),
-               orjson.dumps(record.model_dump(mode="json")), offset)
+    record = ControlRecord(
+        type=kind, id=str(entity.id), data=entity.model_dump(mode="json"), updated_at=NOW
+    )
+    view.apply(
+        record_key(kind, entity.id).encode(), orjson.dumps(record.model_dump(mode="json")), offset
+    )
 
 
 def project(pid: int = 1, slug: str = "shop") -> Project:
@@ -34,9 +36,16 @@ def project(pid: int = 1, slug: str = "shop") -> Project:
 
 def key_record(raw: str, project_id: int | None = 1, revoked: bool = False) -> ApiKeyRecord:
     scope = Scope(raw.split("_")[1])
-    return ApiKeyRecord(id=f"k-{raw[-6:]}", project_id=project_id, scope=scope, name="k",
-                        prefix=display_prefix(raw), hash=key_hash(raw), created_at=NOW,
-                        revoked_at=NOW if revoked else None)
+    return ApiKeyRecord(
+        id=f"k-{raw[-6:]}",
+        project_id=project_id,
+        scope=scope,
+        name="k",
+        prefix=display_prefix(raw),
+        hash=key_hash(raw),
+        created_at=NOW,
+        revoked_at=NOW if revoked else None,
+    )
 
 
 def test_a_live_key_resolves_to_its_project_and_scope() -> None:
@@ -71,16 +80,28 @@ def test_unreadable_records_are_listed_not_dropped_silently() -> None:
     view = ControlView()
     view.apply(b"project:1", b"{not json", 0)
     view.apply(b"gadget:1", b"{}", 1)
-    view.apply(b"monitor:m1", orjson.dumps({"schema_version": 1, "type": "monitor", "id": "m1",
-                                            "data": {"id": "m1"}, "updated_at": NOW.isoformat()}), 2)
+    view.apply(
+        b"monitor:m1",
+        orjson.dumps(
+            {
+                "schema_version": 1,
+                "type": "monitor",
+                "id": "m1",
+                "data": {"id": "m1"},
+                "updated_at": NOW.isoformat(),
+            }
+        ),
+        2,
+    )
     assert [u.offset for u in view.unreadable] == [0, 1, 2]
     assert view.all(EntityType.MONITOR) == []
 
 
 def test_two_views_of_the_same_records_agree() -> None:
     a, b = ControlView(), ControlView()
-    monitor = Monitor(id="m1", project_id=1, name="Backup", slug="backup",
-                      schedule=Schedule(period_s=3600))
+    monitor = Monitor(
+        id="m1", project_id=1, name="Backup", slug="backup", schedule=Schedule(period_s=3600)
+    )
     for view in (a, b):
         put(view, project(), 0)
         put(view, monitor, 1)
@@ -94,7 +115,16 @@ def test_lookups_by_slug_are_scoped_to_the_project() -> None:
     put(view, project(1, "a"), 0)
     put(view, project(2, "b"), 1)
     for pid in (1, 2):
-        put(view, Monitor(id=f"m{pid}", project_id=pid, name="x", slug="backup",
-                          schedule=Schedule(period_s=60)), 1 + pid)
+        put(
+            view,
+            Monitor(
+                id=f"m{pid}",
+                project_id=pid,
+                name="x",
+                slug="backup",
+                schedule=Schedule(period_s=60),
+            ),
+            1 + pid,
+        )
     assert view.by_slug(EntityType.MONITOR, "backup", 2).id == "m2"  # type: ignore[union-attr]
     assert [m.id for m in view.monitors(1)] == ["m1"]

@@ -12,12 +12,21 @@ def test_new_keys_are_well_formed_and_name_their_scope(scope: Scope) -> None:
 def test_a_mistyped_key_fails_its_checksum() -> None:
     raw = new_key(Scope.INGEST)
     i = len("pl_ingest_") + 5
-    typo = raw[:i] + ("a" if raw[i] != "a" else "b") + raw[i + 1:]
+    typo = raw[:i] + ("a" if raw[i] != "a" else "b") + raw[i + 1 :]
     assert not well_formed(typo)
 
 
-@pytest.mark.parametrize("raw", ["", "pl_ingest_", "sk_live_abc", "pl_root_" + "a" * 38,
-                                 "pl_ingest_" + "a" * 37, "pl_ingest_" + "-" * 38])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "pl_ingest_",
+        "sk_live_abc",
+        "pl_root_" + "a" * 38,
+        "pl_ingest_" + "a" * 37,
+        "pl_ingest_" + "-" * 38,
+    ],
+)
 def test_malformed_keys_are_refused(raw: str) -> None:
     assert not well_formed(raw)
 

@@ -83,24 +83,49 @@ def test_dead_letters_advance_the_committed_offsets_too() -> None:
 
 
 def control(kind: str, data: dict[str, object]) -> bytes:
-    return orjson.dumps({"schema_version": 1, "type": kind, "id": str(data["id"]),
-                         "data": data, "updated_at": "2026-01-01T00:00:00Z"})
+    return orjson.dumps(
+        {
+            "schema_version": 1,
+            "type": kind,
+            "id": str(data["id"]),
+            "data": data,
+            "updated_at": "2026-01-01T00:00:00Z",
+        }
+    )
 
 
 def test_control_rows_leave_out_secrets() -> None:
     from storage.rows import CONTROL_ENTITIES
 
-    channel = {"id": "c1", "project_id": 3, "name": "Ops", "slug": "ops", "type": "slack",
-               "config": {"url": "https://hooks.example/T0/B0/secret"}, "secret": "whsec_1"}
-    row = decode(CONTROL_ENTITIES, control("channel", channel),
-                 Source("control.entities", 0, 9, b"channel:c1"))
+    channel = {
+        "id": "c1",
+        "project_id": 3,
+        "name": "Ops",
+        "slug": "ops",
+        "type": "slack",
+        "config": {"url": "https://hooks.example/T0/B0/secret"},
+        "secret": "whsec_1",
+    }
+    row = decode(
+        CONTROL_ENTITIES,
+        control("channel", channel),
+        Source("control.entities", 0, 9, b"channel:c1"),
+    )
     values = dict(zip(CONTROL_ENTITIES.columns, row, strict=True))
     assert values["project_id"] == 3 and values["version"] == 9 and values["is_deleted"] == 0
     assert "secret" not in values["data"] and "hooks.example" not in values["data"]
-    key = {"id": "k1", "project_id": 3, "scope": "read", "name": "k", "prefix": "pl_read_ab",
-           "hash": "f" * 64, "created_at": "2026-01-01T00:00:00Z"}
-    row = decode(CONTROL_ENTITIES, control("api_key", key),
-                 Source("control.entities", 0, 10, b"api_key:k1"))
+    key = {
+        "id": "k1",
+        "project_id": 3,
+        "scope": "read",
+        "name": "k",
+        "prefix": "pl_read_ab",
+        "hash": "f" * 64,
+        "created_at": "2026-01-01T00:00:00Z",
+    }
+    row = decode(
+        CONTROL_ENTITIES, control("api_key", key), Source("control.entities", 0, 10, b"api_key:k1")
+    )
     assert "f" * 64 not in row[5]
 
 
