@@ -2,6 +2,12 @@
 
 Each applied file is recorded in ``schema_migrations`` with its checksum; re-running
 applies nothing new. A recorded file whose text changed is reported, not re-applied.
+
+Cluster mode (``cluster=`` a cluster name, from ``PULSELINE_CLICKHOUSE_CLUSTER``): each
+statement is rewritten by
+``storage.cluster`` (replicated ``<table>_local`` plus a Distributed ``<table>``, all
+``ON CLUSTER``) and the ledger is one replicated table shared by every node. Unset, the
+statements sent are exactly the files' text.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from storage.client import Engine
+from storage.cluster import Cluster
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -33,6 +40,9 @@ class Migration:
             line for line in self.sql.splitlines() if not line.lstrip().startswith("--")
         )
         return [s.strip().replace("{db}", database) for s in text.split(";") if s.strip()]
+
+    def cluster_statements(self, database: str, cluster: Cluster) -> list[str]:
+        return [out for s in self.statements(database) for out in cluster.statements(s)]
 
 
 @dataclass(frozen=True)
@@ -56,8 +66,16 @@ def discover(folder: Path = MIGRATIONS) -> list[Migration]:
     return found
 
 
-def _ensure_ledger(engine: Engine) -> None:
+def _cluster(name: str | None) -> Cluster | None:
+    return Cluster(name) if name else None
+
+
+def _ensure_ledger(engine: Engine, cluster: Cluster | None = None) -> None:
     db = engine.database
+    if cluster is not None:
+        for statement in cluster.ledger(db):
+            engine.call(engine.client.command, statement)
+        return
     engine.call(engine.client.command, f"CREATE DATABASE IF NOT EXISTS {db}")
     engine.call(
         engine.client.command,
@@ -75,8 +93,13 @@ def _applied(engine: Engine) -> dict[int, tuple[str, datetime]]:
     return {int(v): (c, a) for v, c, a in result.result_rows}
 
 
-def status(engine: Engine, migrations: list[Migration] | None = None) -> list[MigrationStatus]:
-    _ensure_ledger(engine)
+def status(
+    engine: Engine,
+    migrations: list[Migration] | None = None,
+    *,
+    cluster: str | None = None,
+) -> list[MigrationStatus]:
+    _ensure_ledger(engine, _cluster(cluster))
     applied = _applied(engine)
     out = []
     for m in migrations if migrations is not None else discover():
@@ -92,15 +115,22 @@ def status(engine: Engine, migrations: list[Migration] | None = None) -> list[Mi
     return out
 
 
-def migrate(engine: Engine, migrations: list[Migration] | None = None) -> list[Migration]:
+def migrate(
+    engine: Engine,
+    migrations: list[Migration] | None = None,
+    *,
+    cluster: str | None = None,
+) -> list[Migration]:
     """Apply what is not yet recorded; returns the migrations applied now."""
-    _ensure_ledger(engine)
+    on = _cluster(cluster)
+    _ensure_ledger(engine, on)
     applied = _applied(engine)
     done = []
     for m in migrations if migrations is not None else discover():
         if m.version in applied:
             continue
-        for statement in m.statements(engine.database):
+        db = engine.database
+        for statement in m.cluster_statements(db, on) if on else m.statements(db):
             engine.call(engine.client.command, statement)
         engine.call(
             engine.client.insert,

@@ -27,7 +27,7 @@ log = logging.getLogger("pulseline.storage")
 
 async def serve(settings: StorageSettings) -> None:
     engine = Engine.open(settings)
-    applied = migrate(engine)
+    applied = migrate(engine, cluster=settings.clickhouse_cluster)
     if applied:
         log.info("applied migrations: %s", ", ".join(f"{m.version:04d}_{m.name}" for m in applied))
     metrics = StorageMetrics()

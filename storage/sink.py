@@ -14,7 +14,7 @@ import random
 import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from pulseline.deadletter import DeadLetterInfo, reason_label
 from pulseline.settings import StorageSettings
@@ -104,11 +104,15 @@ class Sink:
                 self.dlq_topic, value=value, key=key, headers=info.headers()
             )
             self.metrics.dead_letters.labels(reason_label(reason)).inc()
+        # After a rebalance some partitions may belong to another consumer now: it re-reads
+        # them from the last commit, and the rows it inserts again collapse (idempotent).
+        assigned = self.consumer.assignment()
+        offsets = {TopicPartition(t, p): o for (t, p), o in batch.commit_offsets().items()}
+        offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
         try:
-            await self.consumer.commit(
-                {TopicPartition(t, p): o for (t, p), o in batch.commit_offsets().items()}
-            )
-        except CommitFailedError:
+            if offsets:
+                await self.consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError):
             log.warning("offset commit refused after a rebalance; the rows stay (idempotent)")
         self.flushed_batches += 1
         self._record_lag(batch)

@@ -1,7 +1,9 @@
 """The Faust app. Faust stays in this package; the math lives in ``logic/``.
 
 Every topic the app touches is declared in ``pulseline.topics`` and created before the
-worker starts (``topic_allow_declare=False``), so none appears by surprise.
+worker starts (``topic_allow_declare=False``), so none appears by surprise. Faust's own web
+server stays off; ``metrics.py`` serves ``/metrics`` and the probes on
+``PULSELINE_PROCESSORS_WEB_HOST:PULSELINE_PROCESSORS_WEB_PORT``.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ import faust
 
 from pulseline.settings import ProcessorSettings
 from pulseline.topics import DEAD_LETTERS
+from stream_processors import metrics
 from stream_processors.agents import counts
 from stream_processors.deadletter import DeadLetters
 
 
 def build_app(settings: ProcessorSettings) -> faust.App:
+    datadir = settings.data_dir.resolve() / "faust" / settings.app_id
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
@@ -27,6 +32,7 @@ def build_app(settings: ProcessorSettings) -> faust.App:
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         web_enabled=False,
+        datadir=str(datadir),
         broker_commit_every=1000,
         broker_commit_interval=1.0,
     )
@@ -38,4 +44,5 @@ def build_app(settings: ProcessorSettings) -> faust.App:
         )
     )
     counts.install(app, settings, dead)
+    metrics.install(app, settings)
     return app

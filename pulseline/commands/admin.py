@@ -72,10 +72,12 @@ def run_migrate(args: argparse.Namespace) -> int:
     from storage.client import Engine
     from storage.migrate import migrate, status
 
-    engine = Engine.open(StorageSettings.from_env())
+    settings = StorageSettings.from_env()
+    engine = Engine.open(settings)
+    cluster = settings.clickhouse_cluster
     try:
         if not args.status:
-            applied = migrate(engine)
+            applied = migrate(engine, cluster=cluster)
             print(f"applied {len(applied)} migration(s)")
         print_table(
             ["version", "name", "applied at", "note"],
@@ -86,7 +88,7 @@ def run_migrate(args: argparse.Namespace) -> int:
                     m.applied_at.isoformat(timespec="seconds") if m.applied_at else "pending",
                     "changed since applied" if m.drifted else "",
                 ]
-                for m in status(engine)
+                for m in status(engine, cluster=cluster)
             ],
         )
     finally:

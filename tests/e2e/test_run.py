@@ -156,8 +156,11 @@ def test_events_round_trip_and_ctrl_c_leaves_nothing_behind(
 
     assert wait_for(counted, 30), "the processors' counts never reached storage"
 
-    admin = httpx.get(f"http://127.0.0.1:{run_env['PULSELINE_API_PORT']}/v1/admin/projects",
-                      headers={"Authorization": f"Bearer {keys['admin']}"}, timeout=10)
+    admin = httpx.get(
+        f"http://127.0.0.1:{run_env['PULSELINE_API_PORT']}/v1/admin/projects",
+        headers={"Authorization": f"Bearer {keys['admin']}"},
+        timeout=10,
+    )
     assert admin.status_code == 200, admin.text
     assert [p["slug"] for p in admin.json()["data"]] == ["demo"]
 
