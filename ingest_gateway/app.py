@@ -18,6 +18,7 @@ from ingest_gateway.probes import probes_router
 from ingest_gateway.producer import Producer
 from pulseline.control.store import ControlStore
 from pulseline.keys import KeyRing
+from pulseline.logs import RequestIds
 from pulseline.settings import GatewaySettings
 
 
@@ -49,4 +50,5 @@ def create_app(
     app.include_router(ingest_router(settings, keyring, producer, metrics))
     app.include_router(probes_router(producer, metrics, control))
     app.add_middleware(CountRequests, metrics=metrics)
+    app.add_middleware(RequestIds)
     return app

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
 
 from ingest_gateway.app import create_app
 from ingest_gateway.producer import KafkaProducer
 from pulseline.control.store import ControlStore
+from pulseline.logs import configure
 from pulseline.settings import GatewaySettings
 
 
 def serve(settings: GatewaySettings) -> None:
     """Serve until SIGINT/SIGTERM; then finish in-flight requests and flush Kafka."""
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure("gateway", settings.log_level)
     control = ControlStore(settings)
     app = create_app(settings, control.view, KafkaProducer(settings), control)
     config = uvicorn.Config(

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import generate_latest
 
 from pulseline.keys import KeyRing, Scope
+from pulseline.logs import RequestIds
 from pulseline.schemas import EventKind
 from pulseline.settings import StorageSettings
 from storage import queries
@@ -159,6 +160,7 @@ def create_app(
 
     if admin is not None:
         app.include_router(admin)
+    app.add_middleware(RequestIds)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -14,6 +14,7 @@ import uvicorn
 
 from pulseline.control.service import ControlService
 from pulseline.control.store import ControlStore
+from pulseline.logs import configure
 from pulseline.settings import StorageSettings
 from storage.admin_api import admin_router
 from storage.api import create_app
@@ -70,9 +71,5 @@ async def serve(settings: StorageSettings) -> None:
 
 def main() -> None:
     settings = StorageSettings.from_env()
-    logging.basicConfig(
-        level=settings.log_level,
-        format='{"ts":"%(asctime)s","level":"%(levelname)s",'
-        '"logger":"%(name)s","msg":"%(message)s"}',
-    )
+    configure("storage", settings.log_level)
     asyncio.run(serve(settings))
