@@ -12,48 +12,88 @@ import orjson
 from starlette.requests import Request
 
 from ingest_gateway.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from ingest_gateway.inflate import ENCODINGS, Inflater
 
 # Besides JSON: text/plain is what navigator.sendBeacon sends for a string, and
 # x-www-form-urlencoded is what `curl -d` sends unless told otherwise. Either body must
 # still parse as JSON; "" is a request without a Content-Type.
 JSON_TYPES = frozenset({"application/json", "text/plain", "application/x-www-form-urlencoded", ""})
+NDJSON_TYPES = frozenset({"application/x-ndjson", "application/jsonl", "application/json-seq"})
 
 
-def check_content(request: Request) -> None:
-    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media_type not in JSON_TYPES and not media_type.endswith("+json"):
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+def check_content(request: Request) -> str:
+    """Refuse what cannot be read; returns the Content-Encoding to inflate."""
+    kind = media_type(request)
+    if kind not in JSON_TYPES and kind not in NDJSON_TYPES and not kind.endswith("+json"):
         raise UnsupportedMediaType(
             "unsupported_media_type",
-            f"Content-Type {media_type!r} is not accepted; send 'application/json'",
+            f"Content-Type {kind!r} is not accepted; send 'application/json' or "
+            "'application/x-ndjson'",
         )
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
-    if encoding != "identity":
+    if encoding not in ENCODINGS:
         raise UnsupportedMediaType(
-            "unsupported_encoding", f"Content-Encoding {encoding!r} is not accepted"
+            "unsupported_encoding",
+            f"Content-Encoding {encoding!r} is not accepted; use gzip, deflate or br",
         )
+    return encoding
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge("body_too_large", f"the body is over the limit of {limit} bytes")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(
+    request: Request, limit: int, encoding: str = "identity", compressed_limit: int | None = None
+) -> bytes:
+    """The body, inflated while it streams in; 413 past ``limit`` (inflated) or
+    ``compressed_limit`` (as sent), whichever comes first."""
+    wire_limit = limit if encoding == "identity" else (compressed_limit or limit)
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
             size = int(declared)
         except ValueError:
             raise BadRequest("bad_content_length", "Content-Length is not a number") from None
-        if size > limit:
-            raise _too_large(limit)
+        if size > wire_limit:
+            raise _too_large(wire_limit)
+    inflater = Inflater(encoding, limit)
     chunks: list[bytes] = []
     received = 0
     async for chunk in request.stream():
         received += len(chunk)
-        if received > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+        if received > wire_limit:
+            raise _too_large(wire_limit)
+        chunks.append(inflater.feed(chunk))
+    chunks.append(inflater.finish())
     return b"".join(chunks)
+
+
+def parse_ndjson(body: bytes, max_events: int) -> list[Any]:
+    """One event per line; a line that is not JSON is that event's problem, not the batch's."""
+    events: list[Any] = []
+    for line in body.splitlines():
+        if not line.strip():
+            continue
+        try:
+            events.append(orjson.loads(line))
+        except orjson.JSONDecodeError as exc:
+            events.append(NotJson(str(exc)))
+    if not events:
+        raise BadRequest("empty_batch", "the body holds no events")
+    if len(events) > max_events:
+        raise PayloadTooLarge(
+            "too_many_events", f"the batch holds {len(events)} events; the limit is {max_events}"
+        )
+    return events
+
+
+class NotJson(str):
+    """An NDJSON line that did not parse; the stamper rejects it with this reason."""
 
 
 def parse_events(body: bytes, max_events: int) -> list[Any]:

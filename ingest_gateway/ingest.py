@@ -15,7 +15,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ingest_gateway.auth import authenticate
-from ingest_gateway.body import check_content, parse_events, read_body
+from ingest_gateway.body import (
+    NDJSON_TYPES,
+    check_content,
+    media_type,
+    parse_events,
+    parse_ndjson,
+    read_body,
+)
 from ingest_gateway.errors import KafkaUnavailable
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.producer import Producer
@@ -51,10 +58,15 @@ def ingest_router(
     @router.post("/v1/events", status_code=202, openapi_extra=OPENAPI_BODY)
     async def ingest_events(request: Request) -> Response:
         key = authenticate(request, keyring)
-        check_content(request)
-        body = await read_body(request, settings.max_request_bytes)
+        encoding = check_content(request)
+        body = await read_body(
+            request, settings.max_request_bytes, encoding, settings.max_compressed_bytes
+        )
         metrics.bytes_in.inc(len(body))
-        items = parse_events(body, settings.max_batch_events)
+        if media_type(request) in NDJSON_TYPES:
+            items = parse_ndjson(body, settings.max_batch_events)
+        else:
+            items = parse_events(body, settings.max_batch_events)
         stamped = stamper.stamp(items, key.project_id, datetime.now(UTC))
         metrics.count_rejected((r.kind, r.code) for r in stamped.rejected)
         answer = {

@@ -23,7 +23,7 @@ from uuid import UUID, uuid4
 import orjson
 from pydantic import ValidationError
 
-from ingest_gateway.body import json_type
+from ingest_gateway.body import NotJson, json_type
 from pulseline.schemas import EventIn, EventKind
 from pulseline.topics import INGEST
 
@@ -91,6 +91,9 @@ class Stamper:
         out = Stamped()
         received_at = now.astimezone(UTC)
         for index, item in enumerate(items):
+            if isinstance(item, NotJson):
+                out.rejected.append(Rejection(index, f"not JSON: {item}", "not_json", "unknown"))
+                continue
             if not isinstance(item, dict):
                 reason = f"expected a JSON object, got {json_type(item)}"
                 out.rejected.append(Rejection(index, reason, "not_object", "unknown"))

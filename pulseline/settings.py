@@ -114,7 +114,8 @@ class GatewaySettings(CommonSettings):
     gateway_port: int = Field(8000, ge=1, le=65535)
     produce_timeout_s: float = Field(5.0, gt=0, description="Longest wait for a Kafka ack")
     retry_after_s: int = Field(5, ge=1, description="Retry-After sent with a 503")
-    max_request_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    max_request_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="after inflating")
+    max_compressed_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="as sent")
     max_event_bytes: int = Field(1024 * 1024, ge=256)
     max_batch_events: int = Field(10_000, ge=1)
 
