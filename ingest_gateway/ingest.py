@@ -8,7 +8,7 @@ every produced record; 400 (same shape) when no event was valid.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -52,7 +52,11 @@ OPENAPI_BODY = {
 def ingest_router(
     settings: GatewaySettings, keyring: KeyRing, producer: Producer, metrics: GatewayMetrics
 ) -> APIRouter:
-    stamper = Stamper(settings.topic_prefix, settings.max_event_bytes)
+    stamper = Stamper(
+        settings.topic_prefix,
+        settings.max_event_bytes,
+        max_age=timedelta(days=settings.max_event_age_days),
+    )
     router = APIRouter()
 
     @router.post("/v1/events", status_code=202, openapi_extra=OPENAPI_BODY)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -74,8 +74,16 @@ def key_field(spec_key: str) -> KeyField:
 class Stamper:
     """Turns raw events into records for one deployment (topic prefix and limits)."""
 
-    def __init__(self, topic_prefix: str, max_event_bytes: int) -> None:
+    def __init__(
+        self,
+        topic_prefix: str,
+        max_event_bytes: int,
+        max_age: timedelta = timedelta(days=365),
+        max_future: timedelta = timedelta(hours=1),
+    ) -> None:
         self._max_event_bytes = max_event_bytes
+        self._max_age = max_age
+        self._max_future = max_future
         self._routes: dict[EventKind, tuple[str, KeyField]] = {
             kind: (spec.physical(topic_prefix), key_field(spec.key))
             for kind, spec in INGEST.items()
@@ -103,6 +111,10 @@ class Stamper:
             except ValidationError as exc:
                 out.rejected.append(Rejection(index, _reason(exc), "invalid", _kind_of(item)))
                 continue
+            late = self._out_of_range(event.timestamp, received_at)
+            if late is not None:
+                out.rejected.append(Rejection(index, late, "bad_timestamp", event.kind.value))
+                continue
             event_id = str(event.event_id or new_id())
             value = self._value(event, event_id, project_id, received_at)
             if len(value) > self._max_event_bytes:
@@ -121,6 +133,21 @@ class Stamper:
             out.event_ids.append(event_id)
             out.kinds.append(event.kind.value)
         return out
+
+    def _out_of_range(self, timestamp: datetime | None, now: datetime) -> str | None:
+        """Rejected, not clamped: a clamped time would put the event where it never was."""
+        if timestamp is None:
+            return None
+        ts = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
+        if ts - now > self._max_future:
+            ahead = (ts - now).total_seconds() / 3600
+            return (
+                f"timestamp is {ahead:.1f} h in the future; the limit is "
+                f"{self._max_future.total_seconds() / 3600:g} h"
+            )
+        if now - ts > self._max_age:
+            return f"timestamp is older than the retention window of {self._max_age.days} days"
+        return None
 
     @staticmethod
     def _value(event: EventIn, event_id: str, project_id: int, received_at: datetime) -> bytes:

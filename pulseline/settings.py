@@ -118,6 +118,7 @@ class GatewaySettings(CommonSettings):
     max_compressed_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="as sent")
     max_event_bytes: int = Field(1024 * 1024, ge=256)
     max_batch_events: int = Field(10_000, ge=1)
+    max_event_age_days: int = Field(365, ge=1, description="older timestamps are rejected")
 
 
 class StorageSettings(CommonSettings):

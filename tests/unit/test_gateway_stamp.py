@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -144,3 +144,22 @@ def test_an_event_over_the_limit_once_stamped_is_rejected() -> None:
     (rejection,) = out.rejected
     assert (rejection.index, rejection.code, rejection.kind) == (1, "too_large", "event")
     assert "the limit is 400" in rejection.reason
+
+
+@pytest.mark.parametrize(
+    ("offset", "accepted", "reason"),
+    [
+        (timedelta(minutes=59), True, None),
+        (timedelta(hours=2), False, "2.0 h in the future"),
+        (-timedelta(days=364), True, None),
+        (-timedelta(days=366), False, "retention window of 365 days"),
+    ],
+)
+def test_timestamps_outside_the_window_are_rejected_with_a_reason(
+    offset: timedelta, accepted: bool, reason: str | None
+) -> None:
+    ts = (NOW + offset).isoformat()
+    out = Stamper("", 1 << 20).stamp([{"kind": "event", "timestamp": ts}], 1, NOW)
+    assert (len(out.records) == 1) is accepted
+    if reason is not None:
+        assert reason in out.rejected[0].reason and out.rejected[0].code == "bad_timestamp"
