@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from ingest_gateway.errors import install_error_handlers
 from ingest_gateway.ingest import ingest_router
 from ingest_gateway.metrics import CountRequests, GatewayMetrics
+from ingest_gateway.pings import ping_router
 from ingest_gateway.probes import probes_router
 from ingest_gateway.producer import Producer
 from pulseline.control.store import ControlStore
@@ -49,6 +50,9 @@ def create_app(
     install_error_handlers(app, settings.retry_after_s)
     app.include_router(ingest_router(settings, keyring, producer, metrics))
     app.include_router(probes_router(producer, metrics, control))
+    app.include_router(
+        ping_router(settings, control, producer, metrics, settings.ping_body_limit_bytes)
+    )
     app.add_middleware(CountRequests, metrics=metrics)
     app.add_middleware(RequestIds)
     return app

@@ -119,6 +119,7 @@ class GatewaySettings(CommonSettings):
     max_event_bytes: int = Field(1024 * 1024, ge=256)
     max_batch_events: int = Field(10_000, ge=1)
     max_event_age_days: int = Field(365, ge=1, description="older timestamps are rejected")
+    ping_body_limit_bytes: int = Field(10_000, ge=0, description="ping body kept, as Healthchecks")
 
 
 class StorageSettings(CommonSettings):
