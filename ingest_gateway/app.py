@@ -17,6 +17,7 @@ from ingest_gateway.metrics import CountRequests, GatewayMetrics
 from ingest_gateway.pings import ping_router
 from ingest_gateway.probes import probes_router
 from ingest_gateway.producer import Producer
+from ingest_gateway.sentry import sentry_router
 from pulseline.control.store import ControlStore
 from pulseline.keys import KeyRing
 from pulseline.logs import RequestIds
@@ -49,6 +50,7 @@ def create_app(
     app = FastAPI(title="Pulseline ingest gateway", lifespan=lifespan)
     install_error_handlers(app, settings.retry_after_s)
     app.include_router(ingest_router(settings, keyring, producer, metrics))
+    app.include_router(sentry_router(settings, keyring, producer, metrics))
     app.include_router(probes_router(producer, metrics, control))
     app.include_router(
         ping_router(settings, control, producer, metrics, settings.ping_body_limit_bytes)

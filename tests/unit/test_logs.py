@@ -41,7 +41,7 @@ async def test_a_given_request_id_is_echoed_and_logged(app: RequestIds) -> None:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://x") as c:
         r = await c.get("/", headers={"X-Request-ID": "abc-123"})
     assert r.headers["x-request-id"] == "abc-123"
-    assert LINES == [
+    assert [
         {
             "ts": LINES[0]["ts"],
             "level": "WARNING",
@@ -50,7 +50,7 @@ async def test_a_given_request_id_is_echoed_and_logged(app: RequestIds) -> None:
             "msg": "handling it",
             "request_id": "abc-123",
         }
-    ]
+    ] == LINES
 
 
 @pytest.mark.anyio

@@ -1,0 +1,174 @@
+"""The official, unmodified ``sentry-sdk`` reports into the gateway's Sentry endpoints.
+
+The gateway runs under uvicorn on a free loopback port with the in-memory
+``ListProducer`` in place of Kafka: this test is about Sentry protocol compatibility
+(DSN, auth header, envelope framing, compression, item mapping), not about Kafka,
+which ``test_gateway_kafka.py`` covers for the same stamping code.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, Literal, cast
+
+import pytest
+import sentry_sdk
+import uvicorn
+from sentry_sdk.crons import capture_checkin
+from sentry_sdk.crons.consts import MonitorStatus
+from starlette.types import Message, Receive, Scope, Send
+
+from ingest_gateway.app import create_app
+from ingest_gateway.producer import ListProducer
+from pulseline.keys import ApiKey, StaticKeyRing, new_key
+from pulseline.keys import Scope as KeyScope
+from pulseline.ports import free_port
+from pulseline.schemas import Event
+from pulseline.settings import GatewaySettings
+
+pytestmark = pytest.mark.integration
+
+PROJECT = 42
+
+
+class Recorder:
+    """ASGI wrapper noting (path, status) of every answered request."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.answers: list[tuple[str, int]] = []
+        self.encodings: set[str] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            self.encodings.add(headers.get(b"content-encoding", b"identity").decode())
+
+        async def note(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.answers.append((scope["path"], message["status"]))
+            await send(message)
+
+        await self.app(scope, receive, note)
+
+
+@pytest.fixture
+def gateway() -> Iterator[tuple[str, ListProducer, Recorder]]:
+    key = new_key(KeyScope.INGEST)
+    keyring = StaticKeyRing()
+    keyring.add(key, ApiKey(PROJECT, KeyScope.INGEST))
+    producer = ListProducer()
+    settings = GatewaySettings.from_env({}, topic_prefix="sdk.")
+    recorder = Recorder(create_app(settings, keyring, producer))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://{key}@127.0.0.1:{port}/{PROJECT}", producer, recorder
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def _nightly_job() -> None:
+    with sentry_sdk.start_span(op="db.query", name="SELECT 1"):
+        time.sleep(0.02)
+
+
+def _explode(n: int) -> None:
+    if n == 0:
+        raise ZeroDivisionError("the divisor was zero")
+    _explode(n - 1)
+
+
+@pytest.mark.parametrize("compression", ["br", "gzip"])
+def test_the_official_sdk_reports_errors_messages_transactions_and_check_ins(
+    gateway: tuple[str, ListProducer, Recorder], compression: Literal["br", "gzip"]
+) -> None:
+    dsn, producer, recorder = gateway
+    sentry_sdk.init(
+        dsn=dsn,
+        traces_sample_rate=1.0,
+        release="shop@1.2.3",
+        environment="staging",
+        default_integrations=False,
+        # The SDK compares this option to the strings "br" and "gzip" (its type hint
+        # names an enum it does not accept at run time).
+        _experiments=cast(Any, {"transport_compression_algo": compression}),
+    )
+    try:
+        sentry_sdk.set_user({"id": "user-7"})
+        try:
+            _explode(3)
+        except ZeroDivisionError as exc:
+            error_id = sentry_sdk.capture_exception(exc)
+        message_id = sentry_sdk.capture_message("disk almost full", level="warning")
+        with sentry_sdk.start_transaction(op="task", name="nightly-job") as transaction:
+            _nightly_job()
+            transaction.set_status("ok")
+        capture_checkin(monitor_slug="nightly", status=MonitorStatus.IN_PROGRESS)
+        capture_checkin(monitor_slug="nightly", status=MonitorStatus.OK, duration=1.5)
+        sentry_sdk.flush(timeout=10)
+    finally:
+        sentry_sdk.get_client().close(timeout=2)
+
+    events = [Event.model_validate_json(value) for _, _, value in producer.records]
+    by_kind: dict[str, list[Event]] = {}
+    for event in events:
+        assert event.project_id == PROJECT
+        by_kind.setdefault(event.kind.value, []).append(event)
+    assert sorted((k, len(v)) for k, v in by_kind.items()) == [
+        ("check_in", 2),
+        ("error", 2),
+        ("transaction", 1),
+    ]
+
+    errors = {e.event_id.hex: e for e in by_kind["error"]}
+    assert error_id is not None and message_id is not None
+    assert set(errors) == {error_id, message_id}
+    error = errors[error_id]
+    assert (error.release, error.environment, error.distinct_id) == (
+        "shop@1.2.3",
+        "staging",
+        "user-7",
+    )
+    (exception,) = error.attributes["exception"]
+    assert exception["type"] == "ZeroDivisionError"
+    assert exception["value"] == "the divisor was zero"
+    functions = [f["function"] for f in exception["stacktrace"]["frames"]]
+    assert functions[-4:] == ["_explode"] * 4  # the crashing frame last, as Sentry sends
+    assert all(f["lineno"] > 0 and f["filename"] for f in exception["stacktrace"]["frames"])
+    assert error.attributes["level"] == "error"
+    message = errors[message_id]
+    assert message.attributes["message"] == "disk almost full"
+    assert message.attributes["level"] == "warning"
+
+    (produced,) = by_kind["transaction"]
+    attrs = produced.attributes
+    assert attrs["name"] == "nightly-job"
+    assert attrs["op"] == "task"
+    assert attrs["status"] == "ok"
+    assert attrs["spans_count"] == 1
+    assert 15 <= attrs["duration_ms"] < 5000
+    assert len(attrs["trace_id"]) == 32 and len(attrs["span_id"]) == 16
+
+    start, done = sorted(by_kind["check_in"], key=lambda e: e.attributes["status"] != "start")
+    assert start.attributes["monitor"] == done.attributes["monitor"] == "nightly"
+    assert (start.attributes["status"], done.attributes["status"]) == ("start", "ok")
+    assert done.attributes["duration_ms"] == 1500
+    assert done.environment == "staging" and done.release == "shop@1.2.3"
+
+    sentry_answers = [(p, s) for p, s in recorder.answers if p.startswith("/api/")]
+    assert len(sentry_answers) >= 5  # each capture is its own envelope
+    assert all(path == f"/api/{PROJECT}/envelope/" for path, _ in sentry_answers)
+    assert {status for _, status in sentry_answers} == {200}
+    assert recorder.encodings == {compression}
