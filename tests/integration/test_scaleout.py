@@ -38,7 +38,7 @@ from pulseline.topics import INGEST, PROJECT_COUNTS
 from tests.helpers import eventually, stamped
 from tests.kafka_fixture import REPO
 
-pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.timeout(360)]
+pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.timeout(600)]
 
 PARTITIONS = 6
 PROJECTS = 12
@@ -274,7 +274,7 @@ def throughput(p: Pipeline, count: int, workers: int, brokers: list[int]) -> dic
             started = time.monotonic()
             await produce(p.bootstrap, p.prefix, batch)
             produced_s = time.monotonic() - started
-            done = await eventually(lambda: _at_least(counts, count), 120, 0.2)
+            done = await eventually(lambda: _at_least(counts, count), 240, 0.2)
             elapsed = time.monotonic() - started
             assert done, f"counted {await counts.total()} of {count}\n{p.logs()}"
             wall = time.monotonic() - cpu_before[2]
