@@ -12,7 +12,7 @@ import orjson
 from starlette.requests import Request
 
 from ingest_gateway.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from ingest_gateway.inflate import ENCODINGS, Inflater
+from ingest_gateway.inflate import ENCODINGS, Decoder
 
 # Besides JSON: text/plain is what navigator.sendBeacon sends for a string, and
 # x-www-form-urlencoded is what `curl -d` sends unless told otherwise. Either body must
@@ -61,7 +61,7 @@ async def read_body(
             raise BadRequest("bad_content_length", "Content-Length is not a number") from None
         if size > wire_limit:
             raise _too_large(wire_limit)
-    inflater = Inflater(encoding, limit)
+    inflater = Decoder(encoding, limit)
     chunks: list[bytes] = []
     received = 0
     async for chunk in request.stream():
@@ -69,7 +69,7 @@ async def read_body(
         if received > wire_limit:
             raise _too_large(wire_limit)
         chunks.append(inflater.feed(chunk))
-    chunks.append(inflater.finish())
+    inflater.finish()
     return b"".join(chunks)
 
 

@@ -7,7 +7,6 @@ every produced record; 400 (same shape) when no event was valid.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter
@@ -23,7 +22,7 @@ from ingest_gateway.body import (
     parse_ndjson,
     read_body,
 )
-from ingest_gateway.errors import KafkaUnavailable
+from ingest_gateway.handoff import hand_off
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.producer import Producer
 from ingest_gateway.responses import json_response
@@ -80,15 +79,7 @@ def ingest_router(
         }
         if not stamped.records:
             return json_response(answer, 400)
-        started = time.perf_counter()
-        try:
-            await producer.send_batch(stamped.records)
-        except KafkaUnavailable:
-            metrics.count_rejected((kind, "kafka_unavailable") for kind in stamped.kinds)
-            raise
-        finally:
-            metrics.produce_seconds.observe(time.perf_counter() - started)
-        metrics.count_accepted(stamped.kinds)
+        await hand_off(producer, metrics, stamped)
         return json_response(answer, 202)
 
     return router

@@ -11,7 +11,6 @@ ping that was taken carries ``Ping-Body-Limit`` and ``Access-Control-Allow-Origi
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
@@ -22,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ingest_gateway.errors import KafkaUnavailable, PayloadTooLarge
+from ingest_gateway.handoff import hand_off
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.pings.event import PingBody, check_in, status_of
 from ingest_gateway.pings.paths import BySlug, ByUuid, Target, parse
@@ -163,15 +163,7 @@ def ping_router(
         if stamped.rejected:  # only when max_event_bytes is below the body limit
             metrics.count_rejected((r.kind, r.code) for r in stamped.rejected)
             raise PayloadTooLarge("ping_too_large", stamped.rejected[0].reason)
-        started = time.perf_counter()
-        try:
-            await producer.send_batch(stamped.records)
-        except KafkaUnavailable:
-            metrics.count_rejected((kind, "kafka_unavailable") for kind in stamped.kinds)
-            raise
-        finally:
-            metrics.produce_seconds.observe(time.perf_counter() - started)
-        metrics.count_accepted(stamped.kinds)
+        await hand_off(producer, metrics, stamped)
 
     @router.api_route(
         "/ping/{rest:path}",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -31,11 +30,12 @@ from ingest_gateway.errors import (
     PayloadTooLarge,
     error_body,
 )
+from ingest_gateway.handoff import hand_off
+from ingest_gateway.inflate import Decoder
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.producer import Producer
 from ingest_gateway.responses import json_response
 from ingest_gateway.sentry.auth import check_key, find_key, parse_project
-from ingest_gateway.sentry.decode import Decoder
 from ingest_gateway.sentry.envelope import EnvelopeError, Item, parse_envelope
 from ingest_gateway.sentry.errors import RateLimited
 from ingest_gateway.sentry.mapping import (
@@ -152,15 +152,7 @@ def sentry_router(
             if rejected:
                 raise BadRequest("invalid_event", "; ".join(rejected)[:1000])
             return ""
-        started = time.perf_counter()
-        try:
-            await producer.send_batch(stamped.records)
-        except (KafkaUnavailable, RateLimited) as exc:
-            metrics.count_rejected((kind, exc.code) for kind in stamped.kinds)
-            raise
-        finally:
-            metrics.produce_seconds.observe(time.perf_counter() - started)
-        metrics.count_accepted(stamped.kinds)
+        await hand_off(producer, metrics, stamped)
         return uuid.UUID(stamped.event_ids[0]).hex
 
     async def envelope(project_id: str, request: Request) -> Response:

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from ingest_gateway.app import create_app
-from ingest_gateway.inflate import Inflater
+from ingest_gateway.inflate import Decoder
 from ingest_gateway.producer import ListProducer
 from pulseline.keys import ApiKey, Scope, StaticKeyRing, new_key
 from pulseline.settings import GatewaySettings
@@ -112,7 +112,7 @@ async def test_ndjson_lines_are_events_and_a_bad_line_is_rejected_alone(
 
 
 def test_the_inflater_never_holds_more_than_about_twice_the_limit() -> None:
-    inflater = Inflater("gzip", 1000)
+    inflater = Decoder("gzip", 1000)
     bomb = gzip.compress(b"a" * 10_000_000)
     with pytest.raises(Exception, match="limit of 1000"):
         inflater.feed(bomb)

@@ -11,7 +11,7 @@ import brotli
 import pytest
 
 from ingest_gateway.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
-from ingest_gateway.sentry.decode import Decoder
+from ingest_gateway.inflate import Decoder
 
 Compress = Callable[[bytes], bytes]
 ENCODINGS: list[tuple[str, Compress]] = [
