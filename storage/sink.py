@@ -144,7 +144,12 @@ class Sink:
             return
 
     def _record_lag(self, batch: Batch) -> None:
+        # Read the assignment now: a rebalance may have revoked partitions while we awaited.
+        assigned = self.consumer.assignment()
         for (topic, partition), committed in batch.commit_offsets().items():
-            end = self.consumer.highwater(TopicPartition(topic, partition))
+            tp = TopicPartition(topic, partition)
+            if tp not in assigned:
+                continue
+            end = self.consumer.highwater(tp)
             if end is not None:
                 self.metrics.lag.labels(topic, str(partition)).set(max(end - committed, 0))
