@@ -57,6 +57,8 @@ class Event(BaseModel):
     session_id: str | None = None
     release: str | None = None
     environment: str | None = None
+    client_ip: str | None = None
+    user_agent: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
