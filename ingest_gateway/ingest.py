@@ -2,7 +2,9 @@
 
 The batch is accepted partially: valid events go to Kafka, the others come back in
 ``rejected`` with their index and reason. The answer is 202 only once Kafka acked
-every produced record; 400 (same shape) when no event was valid.
+every produced record; 400 (same shape) when no event was valid; 429 (whole batch,
+``Retry-After``) when its valid events would pass the project's rate or monthly quota.
+Every event is stamped with the sender's IP and user agent (``ingest_gateway.client``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from ingest_gateway.body import (
     parse_ndjson,
     read_body,
 )
-from ingest_gateway.handoff import hand_off
+from ingest_gateway.client import TrustedProxies, request_client
+from ingest_gateway.handoff import admit, hand_off
+from ingest_gateway.limits import Gate
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.producer import Producer
 from ingest_gateway.responses import json_response
@@ -49,8 +53,15 @@ OPENAPI_BODY = {
 
 
 def ingest_router(
-    settings: GatewaySettings, keyring: KeyRing, producer: Producer, metrics: GatewayMetrics
+    settings: GatewaySettings,
+    keyring: KeyRing,
+    producer: Producer,
+    metrics: GatewayMetrics,
+    gate: Gate | None = None,
 ) -> APIRouter:
+    """``gate`` is shared by every door of an app; without one, the router makes its own."""
+    limits = gate or Gate.from_settings(settings, None)
+    proxies = TrustedProxies.parse(settings.trusted_proxies)
     stamper = Stamper(
         settings.topic_prefix,
         settings.max_event_bytes,
@@ -70,7 +81,9 @@ def ingest_router(
             items = parse_ndjson(body, settings.max_batch_events)
         else:
             items = parse_events(body, settings.max_batch_events)
-        stamped = stamper.stamp(items, key.project_id, datetime.now(UTC))
+        now = datetime.now(UTC)
+        client = request_client(request, proxies)
+        stamped = stamper.stamp(items, key.project_id, now, client=client)
         metrics.count_rejected((r.kind, r.code) for r in stamped.rejected)
         answer = {
             "accepted": len(stamped.records),
@@ -79,6 +92,7 @@ def ingest_router(
         }
         if not stamped.records:
             return json_response(answer, 400)
+        admit(limits, metrics, key.project_id, stamped, now)
         await hand_off(producer, metrics, stamped)
         return json_response(answer, 202)
 

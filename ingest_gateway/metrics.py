@@ -1,7 +1,8 @@
 """Prometheus metrics of one gateway app, in a registry of its own (not the global one).
 
 Every event that reaches validation is counted once: accepted by kind, or rejected
-by kind and reason (``invalid``, ``not_object``, ``too_large``, ``kafka_unavailable``).
+by kind and reason (``invalid``, ``not_object``, ``too_large``, ``kafka_unavailable``,
+``rate_limited``, ``quota_exceeded``).
 """
 
 from __future__ import annotations

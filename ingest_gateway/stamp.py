@@ -9,7 +9,10 @@ Each raw event ends as exactly one of:
   to the ``event_id`` when the event lacks it;
 - a ``Rejection`` with its index, a human reason and a short code for metrics.
 
-No clock, no I/O: the caller passes ``now`` and, for tests, the id factory.
+Every record carries the sender's ``client_ip`` and ``user_agent`` (``ClientInfo``,
+worked out by ``ingest_gateway.client`` from the request, never from the body).
+
+No clock, no I/O: the caller passes ``now``, the client and, for tests, the id factory.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import orjson
 from pydantic import ValidationError
 
 from ingest_gateway.body import NotJson, json_type
+from ingest_gateway.client import ClientInfo
 from pulseline.schemas import EventIn, EventKind
 from pulseline.topics import INGEST
 
@@ -37,6 +41,7 @@ _MAX_REASON_ERRORS = 3
 # A key only picks a partition: a cut-off key stays deterministic, and the record's
 # size stays bounded by max_event_bytes plus this (attribute values have no limit).
 MAX_KEY_CHARS = 200
+NO_CLIENT = ClientInfo()
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,7 @@ class Stamper:
         project_id: int,
         now: datetime,
         new_id: Callable[[], UUID] = uuid4,
+        client: ClientInfo = NO_CLIENT,
     ) -> Stamped:
         out = Stamped()
         received_at = now.astimezone(UTC)
@@ -116,7 +122,7 @@ class Stamper:
                 out.rejected.append(Rejection(index, late, "bad_timestamp", event.kind.value))
                 continue
             event_id = str(event.event_id or new_id())
-            value = self._value(event, event_id, project_id, received_at)
+            value = self._value(event, event_id, project_id, received_at, client)
             if len(value) > self._max_event_bytes:
                 reason = (
                     f"the event is {len(value)} bytes once stamped;"
@@ -150,7 +156,9 @@ class Stamper:
         return None
 
     @staticmethod
-    def _value(event: EventIn, event_id: str, project_id: int, received_at: datetime) -> bytes:
+    def _value(
+        event: EventIn, event_id: str, project_id: int, received_at: datetime, client: ClientInfo
+    ) -> bytes:
         timestamp = event.timestamp or received_at
         if timestamp.tzinfo is None:  # a client's naive time is taken as UTC
             timestamp = timestamp.replace(tzinfo=UTC)
@@ -166,6 +174,8 @@ class Stamper:
             "session_id": event.session_id,
             "release": event.release,
             "environment": event.environment,
+            "client_ip": client.ip,
+            "user_agent": client.user_agent,
             "attributes": event.attributes,
         }
         return orjson.dumps(envelope, option=_DUMPS_OPTIONS)

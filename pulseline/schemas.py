@@ -7,28 +7,23 @@ topics once the gateway has stamped it. Derived records carry their own versions
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-
-class EventKind(StrEnum):
-    ERROR = "error"
-    TRANSACTION = "transaction"
-    PAGEVIEW = "pageview"
-    EVENT = "event"
-    WEB_VITAL = "web_vital"
-    CHECK_IN = "check_in"
-    METRIC = "metric"
-
+from pulseline.families import EventKind as EventKind
+from pulseline.families import normalise
 
 _Short = Field(default=None, max_length=200)
 
 
 class EventIn(BaseModel):
-    """One event as a client sends it; unknown top-level fields are refused by name."""
+    """One event as a client sends it; unknown top-level fields are refused by name.
+
+    ``attributes`` is checked against the family of ``kind`` (``pulseline.families``)
+    and replaced by its normalised form; a bad one is reported as ``attributes.<key>``.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -39,7 +34,14 @@ class EventIn(BaseModel):
     session_id: str | None = _Short
     release: str | None = _Short
     environment: str | None = _Short
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: dict[str, Any] = Field(default_factory=dict, validate_default=True)
+
+    @field_validator("attributes")
+    @classmethod
+    def _family(cls, attributes: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        kind = info.data.get("kind")
+        # A bad kind is already reported by name; there is no family to check against.
+        return attributes if kind is None else normalise(kind, attributes)
 
 
 class Event(BaseModel):

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PREFIX = "PULSELINE_"
@@ -113,6 +114,9 @@ class GatewaySettings(CommonSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(8000, ge=1, le=65535)
     produce_timeout_s: float = Field(5.0, gt=0, description="Longest wait for a Kafka ack")
+    produce_linger_s: float = Field(
+        0.002, ge=0, le=1, description="How long records wait to share a Kafka batch"
+    )
     retry_after_s: int = Field(5, ge=1, description="Retry-After sent with a 503")
     max_request_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="after inflating")
     max_compressed_bytes: int = Field(5 * 1024 * 1024, ge=1024, description="as sent")
@@ -120,6 +124,26 @@ class GatewaySettings(CommonSettings):
     max_batch_events: int = Field(10_000, ge=1)
     max_event_age_days: int = Field(365, ge=1, description="older timestamps are rejected")
     ping_body_limit_bytes: int = Field(10_000, ge=0, description="ping body kept, as Healthchecks")
+    trusted_proxies: str = Field(
+        "", description="comma-separated CIDRs whose X-Forwarded-For is believed; empty = none"
+    )
+    rate_limits_enabled: bool = Field(True, description="429 over a project's rate or quota")
+    rate_limit_burst_s: float = Field(2.0, gt=0, description="bucket size, in seconds of rate")
+    gateway_replicas: int = Field(1, ge=1, description="each replica enforces 1/N of a limit")
+    default_events_per_second: int | None = Field(
+        None, ge=1, description="for projects the control plane does not know; unset = no limit"
+    )
+    default_monthly_quota: int | None = Field(
+        None, ge=1, description="for projects the control plane does not know; unset = no quota"
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ip_network(part.strip(), strict=False)  # its ValueError names the entry
+        return value
 
 
 class StorageSettings(CommonSettings):

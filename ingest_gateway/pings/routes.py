@@ -6,6 +6,8 @@ for byte: 200 ``OK``; 201 ``Created`` when ``?create=1`` made the monitor; 404
 ``not found`` (unknown check, project or URL); 400 ``invalid url format`` (exit status
 over 255); 400 ``invalid uuid format`` (``rid``); 409 ``ambiguous slug``. Only a
 ping that was taken carries ``Ping-Body-Limit`` and ``Access-Control-Allow-Origin: *``.
+A ping over its project's rate or monthly quota is a 429 with ``Retry-After`` (as
+Healthchecks answers a rate limit) and the gateway's JSON body naming the limit.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from prometheus_client import Counter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ingest_gateway.errors import KafkaUnavailable, PayloadTooLarge
-from ingest_gateway.handoff import hand_off
+from ingest_gateway.client import ClientInfo, TrustedProxies, request_client
+from ingest_gateway.errors import KafkaUnavailable, PayloadTooLarge, RateLimited
+from ingest_gateway.handoff import admit, hand_off
+from ingest_gateway.limits import Gate
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.pings.event import PingBody, check_in, status_of
 from ingest_gateway.pings.paths import BySlug, ByUuid, Target, parse
@@ -96,12 +100,18 @@ def ping_router(
     producer: Producer,
     metrics: GatewayMetrics,
     body_limit: int = PING_BODY_LIMIT,
+    gate: Gate | None = None,
 ) -> APIRouter:
-    """The ping routes; none when there is no control plane to resolve monitors with."""
+    """The ping routes; none when there is no control plane to resolve monitors with.
+
+    ``gate`` is shared by every door of an app; without one, the router makes its own.
+    """
     router = APIRouter()
     if control is None:
         return router
     store: Store = control
+    limits = gate or Gate.from_settings(settings, control)
+    proxies = TrustedProxies.parse(settings.trusted_proxies)
     service = ControlService(store)
     stamper = Stamper(settings.topic_prefix, settings.max_event_bytes)
     creating = asyncio.Lock()
@@ -158,11 +168,13 @@ def ping_router(
             raise _Answer(404, "not found", "not_found")
         return project.id
 
-    async def produce(event: dict[str, object], project_id: int) -> None:
-        stamped = stamper.stamp([event], project_id, datetime.now(UTC))
+    async def produce(event: dict[str, object], project_id: int, client: ClientInfo) -> None:
+        now = datetime.now(UTC)
+        stamped = stamper.stamp([event], project_id, now, client=client)
         if stamped.rejected:  # only when max_event_bytes is below the body limit
             metrics.count_rejected((r.kind, r.code) for r in stamped.rejected)
             raise PayloadTooLarge("ping_too_large", stamped.rejected[0].reason)
+        admit(limits, metrics, project_id, stamped, now)
         await hand_off(producer, metrics, stamped)
 
     @router.api_route(
@@ -207,9 +219,9 @@ def ping_router(
             user_agent=request.headers.get("user-agent", ""),
         )
         try:
-            await produce(event, monitor.project_id)
-        except KafkaUnavailable:
-            pings.labels(form, status, "kafka_unavailable").inc()
+            await produce(event, monitor.project_id, request_client(request, proxies))
+        except (KafkaUnavailable, RateLimited) as exc:
+            pings.labels(form, status, exc.code).inc()
             raise
         pings.labels(form, status, "created" if created else "ok").inc()
         headers = {"Ping-Body-Limit": str(body_limit), "Access-Control-Allow-Origin": "*"}

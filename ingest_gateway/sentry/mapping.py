@@ -3,6 +3,8 @@
 Pure and forgiving: a field of the wrong shape is dropped, not the event (Sentry SDKs
 of every age and language send slightly different shapes); fields that end up None
 are left out. The ``attributes`` carry each family's payload under fixed names.
+Lists and texts longer than the family allows (``pulseline.families``) are trimmed
+as Sentry trims them: the newest breadcrumbs and both ends of a deep stack are kept.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
+
+from pulseline import families
 
 JSON = dict[str, Any]
 
@@ -69,12 +73,49 @@ def _values(value: Any) -> list[Any] | None:
 
 
 def _tags(value: Any) -> JSON | None:
+    """Tags as the family wants them: short strings; numbers and booleans become text."""
     if isinstance(value, dict):
-        return value
-    if isinstance(value, list):
+        pairs: Any = value.items()
+    elif isinstance(value, list):
         pairs = (p for p in value if isinstance(p, list | tuple) and len(p) == 2)
-        return {str(k): v for k, v in pairs}
+    else:
+        return None
+    tags = {
+        str(k)[: families.MAX_SHORT]: str(v)[: families.MAX_SHORT]
+        for k, v in pairs
+        if isinstance(v, str | int | float)
+    }
+    return dict(list(tags.items())[: families.MAX_TAGS])
+
+
+def _text(value: Any, limit: int = families.MAX_MESSAGE) -> str | None:
+    return value[:limit] if isinstance(value, str) else None
+
+
+def _ends(items: list[Any], limit: int) -> list[Any]:
+    """At most ``limit`` items, from both ends: where it was called and where it broke."""
+    if len(items) <= limit:
+        return items
+    head = limit // 2
+    return items[:head] + items[len(items) - (limit - head) :]
+
+
+def _hex(value: Any, digits: int) -> str | None:
+    """A trace or span id, or None: a malformed id should not cost the transaction."""
+    if isinstance(value, str) and len(value) == digits:
+        try:
+            int(value, 16)
+        except ValueError:
+            return None
+        return value
     return None
+
+
+def _fingerprint(value: Any) -> list[str] | None:
+    if not isinstance(value, list):
+        return None
+    parts = [str(p)[: families.MAX_SHORT] for p in value if isinstance(p, str | int | float)]
+    return parts[: families.MAX_FINGERPRINT]
 
 
 def _message(event: JSON) -> str | None:
@@ -102,11 +143,12 @@ def _exception(value: Any) -> JSON | None:
     frames = _values(stack.get("frames")) if stack else None
     stacktrace = None
     if frames is not None:
-        stacktrace = {"frames": [f for f in map(_frame, frames) if f is not None]}
+        kept = [f for f in map(_frame, frames) if f is not None]
+        stacktrace = {"frames": _ends(kept, families.MAX_FRAMES)}
     return _compact(
         {
             "type": value.get("type"),
-            "value": value.get("value"),
+            "value": _text(value.get("value")),
             "module": value.get("module"),
             "mechanism": value.get("mechanism"),
             "stacktrace": stacktrace,
@@ -140,19 +182,24 @@ def _common(event: JSON, kind: str, fallback_id: Any = None) -> JSON:
 def error_event(event: JSON, fallback_id: Any = None) -> JSON:
     """A Sentry error (or message) event as an ``error`` EventIn dict."""
     exceptions = _values(event.get("exception"))
+    breadcrumbs = _values(event.get("breadcrumbs"))
     attributes = _compact(
         {
             "exception": None
             if exceptions is None
-            else [e for e in map(_exception, exceptions) if e is not None],
-            "message": _message(event),
+            else [e for e in map(_exception, exceptions) if e is not None][
+                -families.MAX_EXCEPTIONS :
+            ],
+            "message": _text(_message(event)),
             "level": event.get("level"),
             "logger": event.get("logger"),
             "platform": event.get("platform"),
             "tags": _tags(event.get("tags")),
             "contexts": _dict(event.get("contexts")),
-            "breadcrumbs": _values(event.get("breadcrumbs")),
-            "fingerprint": event.get("fingerprint"),
+            "breadcrumbs": None
+            if breadcrumbs is None
+            else [b for b in breadcrumbs if isinstance(b, dict)][-families.MAX_BREADCRUMBS :],
+            "fingerprint": _fingerprint(event.get("fingerprint")),
             "user": _dict(event.get("user")),
             "request": _dict(event.get("request")),
             "sdk": _dict(event.get("sdk")),
@@ -168,7 +215,9 @@ def _http_status(contexts: JSON, tags: JSON | None) -> int | None:
         value = tags.get("http.status_code")
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 100 <= value <= 599 else None
 
 
 def transaction_event(event: JSON, fallback_id: Any = None) -> JSON:
@@ -190,8 +239,8 @@ def transaction_event(event: JSON, fallback_id: Any = None) -> JSON:
             "status": trace.get("status"),
             "start": _iso(start),
             "duration_ms": duration_ms,
-            "trace_id": trace.get("trace_id"),
-            "span_id": trace.get("span_id"),
+            "trace_id": _hex(trace.get("trace_id"), 32),
+            "span_id": _hex(trace.get("span_id"), 16),
             "http_status": _http_status(contexts, _tags(event.get("tags"))),
             "spans_count": len(spans) if isinstance(spans, list) else 0,
         }

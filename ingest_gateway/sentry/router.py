@@ -5,6 +5,8 @@
 (sessions, client reports, attachments, unknown types) is accepted and only counted.
 The answer, 200 ``{"id": "<event id hex>"}``, comes once Kafka acked. Errors keep the
 gateway's body shape; every answer carries CORS headers so browser SDKs can read it.
+Over the project's rate or monthly quota the answer is Relay's: 429 with ``Retry-After``
+and ``X-Sentry-Rate-Limits``, so SDKs back off (and drop rather than queue).
 """
 
 from __future__ import annotations
@@ -23,21 +25,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ingest_gateway.auth import Grant
+from ingest_gateway.client import ClientInfo, TrustedProxies, request_client
 from ingest_gateway.errors import (
     BadRequest,
     GatewayError,
     KafkaUnavailable,
     PayloadTooLarge,
+    RateLimited,
     error_body,
 )
-from ingest_gateway.handoff import hand_off
+from ingest_gateway.handoff import admit, hand_off
 from ingest_gateway.inflate import Decoder
+from ingest_gateway.limits import Gate
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.producer import Producer
 from ingest_gateway.responses import json_response
 from ingest_gateway.sentry.auth import check_key, find_key, parse_project
 from ingest_gateway.sentry.envelope import EnvelopeError, Item, parse_envelope
-from ingest_gateway.sentry.errors import RateLimited
 from ingest_gateway.sentry.mapping import (
     check_in_event,
     error_event,
@@ -107,14 +111,22 @@ def _answer_error(exc: GatewayError, retry_after_s: int) -> Response:
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after_s)
         headers["X-Sentry-Rate-Limits"] = exc.sentry_header()
-    elif isinstance(exc, KafkaUnavailable):
+        return json_response(exc.body(), exc.status, headers)
+    if isinstance(exc, KafkaUnavailable):
         headers["Retry-After"] = str(retry_after_s)
     return json_response(error_body(exc.code, exc.detail), exc.status, headers)
 
 
 def sentry_router(
-    settings: GatewaySettings, keyring: KeyRing, producer: Producer, metrics: GatewayMetrics
+    settings: GatewaySettings,
+    keyring: KeyRing,
+    producer: Producer,
+    metrics: GatewayMetrics,
+    gate: Gate | None = None,
 ) -> APIRouter:
+    """``gate`` is shared by every door of an app; without one, the router makes its own."""
+    limits = gate or Gate.from_settings(settings, None)
+    proxies = TrustedProxies.parse(settings.trusted_proxies)
     stamper = Stamper(settings.topic_prefix, settings.max_event_bytes)
     limit = settings.max_request_bytes
     items_seen = Counter(
@@ -143,15 +155,19 @@ def sentry_router(
         metrics.bytes_in.inc(received)
         return b"".join(parts)
 
-    async def produce(events: list[dict[str, Any]], grant: Grant, rejected: list[str]) -> str:
-        """Stamp and send; the id of the first produced event (hex), or raise."""
-        stamped = stamper.stamp(events, grant.project_id, datetime.now(UTC))
+    async def produce(
+        events: list[dict[str, Any]], grant: Grant, rejected: list[str], client: ClientInfo
+    ) -> str:
+        """Stamp, charge the limits and send; the id of the first produced event (hex)."""
+        now = datetime.now(UTC)
+        stamped = stamper.stamp(events, grant.project_id, now, client=client)
         metrics.count_rejected((r.kind, r.code) for r in stamped.rejected)
         rejected.extend(r.reason for r in stamped.rejected)
         if not stamped.records:
             if rejected:
                 raise BadRequest("invalid_event", "; ".join(rejected)[:1000])
             return ""
+        admit(limits, metrics, grant.project_id, stamped, now)
         await hand_off(producer, metrics, stamped)
         return uuid.UUID(stamped.event_ids[0]).hex
 
@@ -179,7 +195,7 @@ def sentry_router(
                 continue
             if mapped is not None:
                 events.append(mapped)
-        produced = await produce(events, grant, rejected)
+        produced = await produce(events, grant, rejected, request_client(request, proxies))
         return json_response({"id": header_id.hex if header_id else produced or None}, 200, CORS)
 
     async def store(project_id: str, request: Request) -> Response:
@@ -195,7 +211,7 @@ def sentry_router(
         mapped = (transaction_event if payload.get("type") == "transaction" else error_event)(
             payload
         )
-        produced = await produce([mapped], grant, [])
+        produced = await produce([mapped], grant, [], request_client(request, proxies))
         return json_response({"id": produced}, 200, CORS)
 
     def guarded(handler: Handler) -> Handler:

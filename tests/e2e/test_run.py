@@ -123,9 +123,23 @@ def test_events_round_trip_and_ctrl_c_leaves_nothing_behind(
     start(pipeline)
     keys = json.loads((Path(run_env["PULSELINE_DATA_DIR"]) / "demo-keys.json").read_text())
     gateway = f"http://127.0.0.1:{run_env['PULSELINE_GATEWAY_PORT']}"
-    kinds = ["error", "transaction", "pageview", "event", "web_vital", "check_in", "metric"]
+    attributes = {
+        "error": {"message": "boom"},
+        "transaction": {"name": "GET /", "duration_ms": 12.5},
+        "pageview": {"url": "/"},
+        "event": {"name": "signup"},
+        "web_vital": {"name": "LCP", "value": 1200},
+        "check_in": {"monitor": "nightly", "status": "ok"},
+        "metric": {"name": "cpu", "value": 0.5},
+    }
+    kinds = list(attributes)
     sent = [
-        {"kind": k, "event_id": str(uuid.uuid4()), "distinct_id": "v1", "attributes": {"n": i}}
+        {
+            "kind": k,
+            "event_id": str(uuid.uuid4()),
+            "distinct_id": "v1",
+            "attributes": {**attributes[k], "n": i},
+        }
         for i, k in enumerate(kinds)
     ]
     r = httpx.post(

@@ -78,7 +78,10 @@ async def test_the_events_it_accepts_are_on_their_topics_with_their_keys(
         {"kind": "error", "event_id": client_id, "attributes": {"message": "boom"}},
         {"kind": "check_in", "attributes": {"monitor": "nightly", "status": "ok"}},
         {"kind": "nonsense"},
-        *({"kind": "event", "distinct_id": f"u{i}"} for i in range(50)),
+        *(
+            {"kind": "event", "distinct_id": f"u{i}", "attributes": {"name": "e"}}
+            for i in range(50)
+        ),
     ]
 
     async with gateway(settings) as client:
@@ -113,7 +116,10 @@ async def test_concurrent_requests_each_wait_for_their_own_acks(env: dict[str, s
             *(
                 client.post(
                     "/v1/events",
-                    json=[{"kind": "event", "distinct_id": f"{n}-{i}"} for i in range(200)],
+                    json=[
+                        {"kind": "event", "distinct_id": f"{n}-{i}", "attributes": {"name": "e"}}
+                        for i in range(200)
+                    ],
                 )
                 for n in range(10)
             )

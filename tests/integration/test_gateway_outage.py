@@ -57,7 +57,9 @@ def broker(tmp_path: Path) -> Iterator[LocalBroker]:
 
 
 async def post(client: httpx.AsyncClient, size: int = 1) -> httpx.Response:
-    batch = [{"kind": "event", "distinct_id": f"u{i}"} for i in range(size)]
+    batch = [
+        {"kind": "event", "distinct_id": f"u{i}", "attributes": {"name": "e"}} for i in range(size)
+    ]
     return await client.post("/v1/events", json=batch)
 
 

@@ -77,7 +77,7 @@ async def test_it_accepts_a_batch_and_produces_each_event_to_its_topic_with_its_
 ) -> None:
     batch = [
         {"kind": "pageview", "distinct_id": "u1", "attributes": {"url": "/a"}},
-        {"kind": "event", "distinct_id": "u2"},
+        {"kind": "event", "distinct_id": "u2", "attributes": {"name": "signup"}},
     ]
     response = await post(client, batch)
 
@@ -114,7 +114,12 @@ async def test_it_keeps_the_clients_event_id_and_timestamp(
 ) -> None:
     event_id = uuid.uuid4()
     sent_at = datetime.now(UTC) - timedelta(minutes=3)
-    body = {"kind": "event", "event_id": str(event_id), "timestamp": sent_at.isoformat()}
+    body = {
+        "kind": "event",
+        "event_id": str(event_id),
+        "timestamp": sent_at.isoformat(),
+        "attributes": {"name": "signup"},
+    }
 
     response = await post(client, body)
 
@@ -138,7 +143,7 @@ async def test_it_accepts_a_partial_batch_and_names_each_rejected_event(
     client: httpx.AsyncClient, producer: ListProducer
 ) -> None:
     batch = [
-        {"kind": "event", "distinct_id": "ok"},
+        {"kind": "event", "distinct_id": "ok", "attributes": {"name": "signup"}},
         {"kind": "nonsense"},
         "not an object",
         {"kind": "event", "colour": "red"},
@@ -195,7 +200,7 @@ async def test_it_refuses_a_body_that_is_not_events_with_400(
 async def test_it_refuses_a_body_over_the_limit_from_its_content_length(
     client: httpx.AsyncClient, producer: ListProducer
 ) -> None:
-    batch = [{"kind": "event", "attributes": {"pad": "x" * 5000}}]
+    batch = [{"kind": "event", "attributes": {"name": "s", "pad": "x" * 5000}}]
 
     response = await post(client, batch)
 
@@ -225,7 +230,10 @@ async def test_it_refuses_a_streamed_body_over_the_limit_while_reading(
 async def test_it_rejects_an_event_over_the_event_limit_and_keeps_the_others(
     client: httpx.AsyncClient, producer: ListProducer
 ) -> None:
-    batch = [{"kind": "event", "attributes": {"pad": "x" * 600}}, {"kind": "event"}]
+    batch = [
+        {"kind": "event", "attributes": {"name": "s", "pad": "x" * 600}},
+        {"kind": "event", "attributes": {"name": "signup"}},
+    ]
 
     response = await post(client, batch)
 
@@ -239,7 +247,7 @@ async def test_it_rejects_an_event_over_the_event_limit_and_keeps_the_others(
 async def test_it_refuses_more_events_than_the_batch_limit_with_413(
     client: httpx.AsyncClient, producer: ListProducer
 ) -> None:
-    response = await post(client, [{"kind": "event"}] * 6)
+    response = await post(client, [{"kind": "event", "attributes": {"name": "signup"}}] * 6)
 
     assert response.status_code == 413
     assert response.json()["error"] == "too_many_events"
@@ -257,7 +265,9 @@ async def test_it_refuses_more_events_than_the_batch_limit_with_413(
 async def test_it_refuses_content_that_is_not_plain_json_with_415(
     client: httpx.AsyncClient, headers: dict[str, str], code: str
 ) -> None:
-    response = await post(client, [{"kind": "event"}], headers=headers)
+    response = await post(
+        client, [{"kind": "event", "attributes": {"name": "signup"}}], headers=headers
+    )
 
     assert response.status_code == 415
     assert response.json()["error"] == code
@@ -274,13 +284,19 @@ async def test_it_refuses_content_that_is_not_plain_json_with_415(
 async def test_it_takes_json_sent_under_other_common_content_types(
     client: httpx.AsyncClient, content_type: str
 ) -> None:
-    response = await post(client, [{"kind": "pageview"}], headers={"Content-Type": content_type})
+    response = await post(
+        client,
+        [{"kind": "pageview", "attributes": {"url": "/"}}],
+        headers={"Content-Type": content_type},
+    )
 
     assert response.status_code == 202
 
 
 async def test_it_takes_json_sent_without_a_content_type(client: httpx.AsyncClient) -> None:
-    response = await client.post("/v1/events", content=b'[{"kind": "event"}]', headers=AUTH)
+    response = await client.post(
+        "/v1/events", content=b'[{"kind": "event", "attributes": {"name": "signup"}}]', headers=AUTH
+    )
 
     assert response.request.headers.get("content-type") is None
     assert response.status_code == 202
@@ -309,7 +325,12 @@ async def test_it_refuses_a_bad_key_with_401(
     params: dict[str, str],
     code: str,
 ) -> None:
-    response = await post(client, [{"kind": "event"}], headers=headers, params=params)
+    response = await post(
+        client,
+        [{"kind": "event", "attributes": {"name": "signup"}}],
+        headers=headers,
+        params=params,
+    )
 
     assert response.status_code == 401
     assert response.json()["error"] == code
@@ -319,7 +340,9 @@ async def test_it_refuses_a_bad_key_with_401(
 
 async def test_it_refuses_a_request_without_a_key_with_401(client: httpx.AsyncClient) -> None:
     response = await client.post(
-        "/v1/events", content=b'[{"kind": "event"}]', headers={"Content-Type": "application/json"}
+        "/v1/events",
+        content=b'[{"kind": "event", "attributes": {"name": "signup"}}]',
+        headers={"Content-Type": "application/json"},
     )
 
     assert response.status_code == 401
@@ -330,7 +353,7 @@ async def test_it_refuses_a_read_key_in_the_query_with_401(client: httpx.AsyncCl
     response = await client.post(
         "/v1/events",
         params={"key": READ_KEY},
-        content=b'[{"kind": "event"}]',
+        content=b'[{"kind": "event", "attributes": {"name": "signup"}}]',
         headers={"Content-Type": "application/json"},
     )
 
@@ -344,7 +367,7 @@ async def test_it_takes_the_key_from_the_query(
     response = await client.post(
         "/v1/events",
         params={"key": INGEST_KEY},
-        content=b'[{"kind": "event"}]',
+        content=b'[{"kind": "event", "attributes": {"name": "signup"}}]',
         headers={"Content-Type": "application/json"},
     )
 
@@ -357,7 +380,13 @@ async def test_it_answers_503_with_retry_after_when_kafka_does_not_ack(
 ) -> None:
     producer.failing = True
 
-    response = await post(client, [{"kind": "event"}, {"kind": "error"}])
+    response = await post(
+        client,
+        [
+            {"kind": "event", "attributes": {"name": "signup"}},
+            {"kind": "error", "attributes": {"message": "m"}},
+        ],
+    )
 
     assert response.status_code == 503
     assert response.headers["retry-after"] == "7"
@@ -398,7 +427,13 @@ async def test_readyz_follows_kafka(client: httpx.AsyncClient, producer: ListPro
 async def test_metrics_count_requests_events_bytes_and_produce_latency(
     client: httpx.AsyncClient,
 ) -> None:
-    body = orjson.dumps([{"kind": "event"}, {"kind": "event"}, {"kind": "nonsense"}])
+    body = orjson.dumps(
+        [
+            {"kind": "event", "attributes": {"name": "signup"}},
+            {"kind": "event", "attributes": {"name": "signup"}},
+            {"kind": "nonsense"},
+        ]
+    )
     await post(client, body)
     await post(client, b"[", headers={})
 
@@ -418,7 +453,7 @@ async def test_metrics_count_requests_events_bytes_and_produce_latency(
 async def test_each_app_has_its_own_metrics(
     settings: GatewaySettings, client: httpx.AsyncClient
 ) -> None:
-    await post(client, [{"kind": "event"}])
+    await post(client, [{"kind": "event", "attributes": {"name": "signup"}}])
     other = create_app(settings, StaticKeyRing(), ListProducer())
     transport = httpx.ASGITransport(app=other)
     async with httpx.AsyncClient(transport=transport, base_url="http://other") as fresh:
@@ -454,7 +489,7 @@ async def test_a_bug_answers_a_json_500(settings: GatewaySettings) -> None:
     app = create_app(settings, BrokenKeyRing(), ListProducer())
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as c:
-        response = await post(c, [{"kind": "event"}])
+        response = await post(c, [{"kind": "event", "attributes": {"name": "signup"}}])
 
     assert response.status_code == 500
     assert response.json()["error"] == "internal_error"

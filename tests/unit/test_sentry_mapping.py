@@ -96,7 +96,8 @@ def test_a_message_event_takes_its_text_from_message_or_logentry() -> None:
 
 
 def test_a_bad_event_id_falls_back_and_long_user_ids_are_cut() -> None:
-    mapped = error_event({"event_id": "nope", "user": {"id": "u" * 500}}, fallback_id=HEX)
+    raw = {"event_id": "nope", "message": "m", "user": {"id": "u" * 500}}
+    mapped = error_event(raw, fallback_id=HEX)
     assert mapped["event_id"] == UUID(HEX)
     assert mapped["distinct_id"] == "u" * 200
     assert "event_id" not in error_event({"event_id": 5})
@@ -111,7 +112,12 @@ def test_a_transaction_maps_name_op_timing_trace_and_status() -> None:
         "timestamp": "2024-05-01T10:00:01.250000",
         "request": {"method": "GET"},
         "contexts": {
-            "trace": {"op": "http.server", "status": "ok", "trace_id": "t" * 32, "span_id": "s"},
+            "trace": {
+                "op": "http.server",
+                "status": "ok",
+                "trace_id": "a" * 32,
+                "span_id": "b" * 16,
+            },
         },
         "tags": {"http.status_code": "201"},
         "spans": [{}, {}],
@@ -125,14 +131,46 @@ def test_a_transaction_maps_name_op_timing_trace_and_status() -> None:
         "status": "ok",
         "start": "2024-05-01T10:00:00Z",
         "duration_ms": 1250.0,
-        "trace_id": "t" * 32,
-        "span_id": "s",
+        "trace_id": "a" * 32,
+        "span_id": "b" * 16,
         "http_status": 201,
         "spans_count": 2,
     }
     event["contexts"]["response"] = {"status_code": 404}  # type: ignore[index]
     assert transaction_event(event)["attributes"]["http_status"] == 404
     EventIn.model_validate(mapped)
+
+
+def test_deep_stacks_long_crumbs_and_odd_tags_are_trimmed_to_what_the_family_allows() -> None:
+    frames = [{"function": f"f{i}"} for i in range(1000)]
+    event = {
+        "exception": {"values": [{"type": "RecursionError", "stacktrace": {"frames": frames}}]},
+        "breadcrumbs": [{"message": str(i)} for i in range(150)],
+        "tags": {"attempt": 3, "ok": True, "skip": None, "k" * 300: "v"},
+        "fingerprint": ["{{ default }}", 7, None],
+    }
+    attrs = error_event(event)["attributes"]
+    kept = [f["function"] for f in attrs["exception"][0]["stacktrace"]["frames"]]
+    assert kept == [f"f{i}" for i in (*range(125), *range(875, 1000))]
+    assert [b["message"] for b in attrs["breadcrumbs"]] == [str(i) for i in range(50, 150)]
+    assert attrs["tags"] == {"attempt": "3", "ok": "True", "k" * 200: "v"}
+    assert attrs["fingerprint"] == ["{{ default }}", "7"]
+    EventIn.model_validate(error_event(event))
+
+
+def test_a_malformed_trace_id_or_status_code_is_dropped_not_the_transaction() -> None:
+    event = {
+        "transaction": "t",
+        "start_timestamp": 0,
+        "timestamp": 1,
+        "contexts": {
+            "trace": {"trace_id": "t" * 32, "span_id": "s"},
+            "response": {"status_code": 9},
+        },
+    }
+    attrs = transaction_event(event)["attributes"]
+    assert "trace_id" not in attrs and "span_id" not in attrs and "http_status" not in attrs
+    EventIn.model_validate(transaction_event(event))
 
 
 def test_check_in_statuses_and_duration() -> None:
