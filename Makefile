@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test test-unit bench lint clean java
+.PHONY: install run test test-unit bench lint clean java browser
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -20,10 +20,21 @@ install: $(STAMP)
 java:
 	@bash deploy/local/ensure-java.sh
 
+# Headless Debian chromium and playwright-core drive the browser SDK test.
+BROWSER_DEPS := tests/browser/node_modules/.package-lock.json
+
+browser: $(BROWSER_DEPS)
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get install -y chromium || { $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }; }
+
+$(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund
+
 run: install java
 	$(BIN)/pulseline run
 
-test: install java
+test: install java browser
 	$(BIN)/pulseline kafka assemble
 	$(BIN)/pytest
 

@@ -13,10 +13,12 @@ from fastapi import FastAPI
 
 from ingest_gateway.errors import install_error_handlers
 from ingest_gateway.ingest import ingest_router
+from ingest_gateway.limits import Gate
 from ingest_gateway.metrics import CountRequests, GatewayMetrics
 from ingest_gateway.pings import ping_router
 from ingest_gateway.probes import probes_router
 from ingest_gateway.producer import Producer
+from ingest_gateway.sdk import sdk_router
 from ingest_gateway.sentry import sentry_router
 from pulseline.control.store import ControlStore
 from pulseline.keys import KeyRing
@@ -47,13 +49,16 @@ def create_app(
                 await control.stop()
 
     metrics = GatewayMetrics()
+    # One gate for every door: a project's native, Sentry and ping traffic share its limits.
+    gate = Gate.from_settings(settings, control)
     app = FastAPI(title="Pulseline ingest gateway", lifespan=lifespan)
     install_error_handlers(app, settings.retry_after_s)
-    app.include_router(ingest_router(settings, keyring, producer, metrics))
-    app.include_router(sentry_router(settings, keyring, producer, metrics))
+    app.include_router(ingest_router(settings, keyring, producer, metrics, gate))
+    app.include_router(sentry_router(settings, keyring, producer, metrics, gate))
     app.include_router(probes_router(producer, metrics, control))
+    app.include_router(sdk_router())
     app.include_router(
-        ping_router(settings, control, producer, metrics, settings.ping_body_limit_bytes)
+        ping_router(settings, control, producer, metrics, settings.ping_body_limit_bytes, gate)
     )
     app.add_middleware(CountRequests, metrics=metrics)
     app.add_middleware(RequestIds)
