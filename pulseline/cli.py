@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pulseline.commands import COMMANDS
+from pulseline.commands import COMMANDS, replay
 from pulseline.settings import ConfigError
 
 
@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pulseline", description="Pulseline: ingestion pipeline for monitoring and analytics"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in COMMANDS:
+    for command in (*COMMANDS, replay):
         command.register(sub)
     return parser
 
