@@ -7,44 +7,12 @@ namespaces a whole deployment (tests give each run its own).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
-
-from pydantic import BaseModel
-
 from pulseline.control.entities import ControlRecord
+from pulseline.records import alerts, incidents, issues, monitors, sessions, stats
 from pulseline.schemas import DeadLetter, Event, EventKind, ProjectCount
+from pulseline.topic_spec import DAY_MS, Role, TopicSpec
 
-DAY_MS = 24 * 3600 * 1000
-
-
-class Role(StrEnum):
-    CONTROL = "control"
-    INGEST = "ingest"
-    DERIVED = "derived"
-    INTERNAL = "internal"
-    DEAD_LETTER = "dead_letter"
-
-
-@dataclass(frozen=True)
-class TopicSpec:
-    name: str
-    role: Role
-    key: str
-    schema: type[BaseModel]
-    retention_ms: int | None = 7 * DAY_MS
-    compacted: bool = False
-    doc: str = ""
-    partitions: int | None = None  # None: the deployment's PULSELINE_PARTITIONS
-
-    def physical(self, prefix: str = "") -> str:
-        return f"{prefix}{self.name}"
-
-    def config(self) -> dict[str, str]:
-        cfg = {"cleanup.policy": "compact" if self.compacted else "delete"}
-        if self.retention_ms is not None:
-            cfg["retention.ms"] = str(self.retention_ms)
-        return cfg
+__all__ = ["DAY_MS", "REGISTRY", "Role", "TopicSpec", "by_name", "ingest_topic"]
 
 
 def _ingest(kind: EventKind, key: str) -> TopicSpec:
@@ -112,6 +80,13 @@ REGISTRY: tuple[TopicSpec, ...] = (
     PROJECT_COUNTS_BY_PROJECT,
     PROJECT_COUNTS_CHANGELOG,
     DEAD_LETTERS,
+    # Each derived record module declares its topics next to its schemas.
+    *incidents.TOPICS,
+    *issues.TOPICS,
+    *sessions.TOPICS,
+    *monitors.TOPICS,
+    *stats.TOPICS,
+    *alerts.TOPICS,
 )
 
 

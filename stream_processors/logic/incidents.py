@@ -20,67 +20,23 @@ import uuid
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
-from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pulseline.records.incidents import Incident, IncidentKind, IncidentState, Severity
+
+__all__ = [
+    "Incident",
+    "IncidentBook",
+    "IncidentKind",
+    "IncidentRequest",
+    "IncidentState",
+    "ResolveRequest",
+    "Severity",
+]
 
 _NAMESPACE = uuid.UUID("5d1a3e8c-2b7f-4c6e-9a41-0f3c8d2e7b90")
 
 
-class IncidentKind(StrEnum):
-    MONITOR_MISSED = "monitor_missed"
-    MONITOR_LATE = "monitor_late"
-    MONITOR_FAILED = "monitor_failed"
-    DURATION_ANOMALY = "duration_anomaly"
-    OUTPUT_SIZE_ANOMALY = "output_size_anomaly"
-    ERROR_SPIKE = "error_spike"
-    NEW_ISSUE = "new_issue"
-    REGRESSION = "regression"
-    SLOW_ENDPOINT = "slow_endpoint"
-    CHANNEL_DISABLED = "channel_disabled"
-
-
-class Severity(StrEnum):
-    CRITICAL = "critical"
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
-
-
 _RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2, Severity.CRITICAL: 3}
-
-
-class IncidentState(StrEnum):
-    OPEN = "open"
-    ACKED = "acked"
-    RESOLVED = "resolved"
-
-
-class Incident(BaseModel):
-    """v1 value on the derived incidents topic; keyed by ``dedup_key``."""
-
-    model_config = ConfigDict(frozen=True)
-
-    schema_version: Literal[1] = 1
-    id: str
-    project_id: int
-    kind: IncidentKind
-    severity: Severity
-    state: IncidentState
-    dedup_key: str
-    title: str
-    explanation: str
-    links: dict[str, str]
-    occurrences: int = 1
-    opened_at: datetime
-    updated_at: datetime
-    resolved_at: datetime | None = None
-    resolve_reason: str | None = None
-    version: int
-
-    def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,7 @@
+"""Derived stats records and their topics."""
+
+from __future__ import annotations
+
+from pulseline.topic_spec import TopicSpec
+
+TOPICS: tuple[TopicSpec, ...] = ()
