@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, KafkaTimeoutError, ProducerClosed
 from aiokafka.protocol.metadata import MetadataRequest
 
+from ingest_gateway.batcher import Batcher
 from ingest_gateway.errors import KafkaUnavailable
 from ingest_gateway.stamp import Record
 from pulseline.settings import GatewaySettings
@@ -79,6 +80,7 @@ class KafkaProducer:
         self._settings = settings
         self._timeout_s = settings.produce_timeout_s
         self._producer: Any = None  # AIOKafkaProducer; aiokafka ships no type hints
+        self._batcher: Batcher | None = None
         self._lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
 
@@ -95,6 +97,8 @@ class KafkaProducer:
 
     async def stop(self) -> None:
         producer, self._producer = self._producer, None
+        if self._batcher is not None:
+            await self._batcher.drain(self._timeout_s)
         if producer is not None:
             await _close(producer, self._timeout_s)
         if self._retiring:
@@ -103,15 +107,13 @@ class KafkaProducer:
     async def send_batch(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        futures: list[asyncio.Future[Any]] = []
+        futures: list[asyncio.Future[None]] = []
         producer: Any = None
         try:
             async with asyncio.timeout(self._timeout_s):
-                producer = await self._current()
-                send = producer.send
-                for topic, key, value in records:
-                    futures.append(await send(topic, value=value, key=key))
-                # Not gather: on timeout it would cancel the futures, hiding late failures.
+                producer, batcher = await self._current()
+                futures = [await batcher.add(records)]
+                # Not gather: on timeout it would cancel futures other requests share.
                 await asyncio.wait(futures)
         except BaseException as exc:
             if isinstance(exc, TimeoutError | KafkaTimeoutError):
@@ -119,7 +121,6 @@ class KafkaProducer:
                 raise KafkaUnavailable(
                     f"Kafka did not acknowledge {len(records)} records within {self._timeout_s:g}s"
                 ) from None
-            _cancel(futures)
             if isinstance(exc, KafkaError):
                 self._retire(producer, exc)
                 raise KafkaUnavailable(f"Kafka refused the records: {exc!r}") from exc
@@ -133,7 +134,7 @@ class KafkaProducer:
     async def ready(self) -> bool:
         try:
             async with asyncio.timeout(_READY_TIMEOUT_S):
-                producer = await self._current()
+                producer, _ = await self._current()
                 node = producer.client.get_random_node()
                 if node is None:
                     return False
@@ -144,14 +145,15 @@ class KafkaProducer:
             return False
         return True
 
-    async def _current(self) -> Any:
-        """The live client, starting a new one when there is none (first use, retired)."""
-        if self._producer is not None:
-            return self._producer
+    async def _current(self) -> tuple[Any, Batcher]:
+        """The live client and its batcher, starting new ones when there are none."""
+        if self._producer is not None and self._batcher is not None:
+            return self._producer, self._batcher
         async with self._lock:
-            if self._producer is None:
+            if self._producer is None or self._batcher is None:
                 self._producer = await self._connect()
-            return self._producer
+                self._batcher = Batcher(self._producer, self._settings.produce_linger_s)
+            return self._producer, self._batcher
 
     async def _connect(self) -> Any:
         s = self._settings
@@ -161,7 +163,7 @@ class KafkaProducer:
             acks="all",
             enable_idempotence=True,
             compression_type="zstd",
-            linger_ms=5,
+            linger_ms=0,  # the Batcher lingers before it hands a batch over
             max_batch_size=_MAX_BATCH_BYTES,
             max_request_size=s.max_event_bytes + _REQUEST_OVERHEAD_BYTES,
             request_timeout_ms=int(s.kafka_request_timeout_s * 1000),
@@ -197,16 +199,10 @@ class KafkaProducer:
         if producer is None or producer is not self._producer:
             return
         log.warning("retiring the Kafka producer after %r; the next send starts a new one", error)
-        self._producer = None
+        self._producer = self._batcher = None
         task = asyncio.create_task(_close(producer, self._timeout_s))
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)
-
-
-def _cancel(futures: list[asyncio.Future[Any]]) -> None:
-    # aiokafka skips cancelled futures when it resolves a batch later on.
-    for future in futures:
-        future.cancel()
 
 
 async def _close(producer: Any, flush_timeout_s: float) -> None:

@@ -130,6 +130,9 @@ class GatewaySettings(CommonSettings):
     rate_limits_enabled: bool = Field(True, description="429 over a project's rate or quota")
     rate_limit_burst_s: float = Field(2.0, gt=0, description="bucket size, in seconds of rate")
     gateway_replicas: int = Field(1, ge=1, description="each replica enforces 1/N of a limit")
+    gateway_workers: int = Field(
+        1, ge=1, le=64, description="gateway processes sharing the port (each a share of limits)"
+    )
     default_events_per_second: int | None = Field(
         None, ge=1, description="for projects the control plane does not know; unset = no limit"
     )
@@ -180,3 +183,28 @@ class ProcessorSettings(CommonSettings):
     @property
     def app_id(self) -> str:
         return f"{self.topic_prefix}{self.processors_app_id}"
+
+
+class AlertingSettings(CommonSettings):
+    alerting_group: str = Field("pulseline-alerting", description="Consumer group (prefixed)")
+    alerting_allow_private_networks: bool = Field(
+        False, description="Allow webhooks to private addresses (metadata stays refused)"
+    )
+    alerting_timeout_s: float = Field(10.0, gt=0, le=120, description="Per HTTP attempt")
+    alerting_per_channel: int = Field(4, ge=1, le=100, description="Attempts in flight/channel")
+    alerting_reminder_interval_s: float = Field(
+        24 * 3600, ge=0, description="Re-send open incidents this often; 0 = never"
+    )
+    alerting_reminder_check_s: float = Field(60.0, gt=0, description="How often to look")
+    alerting_smtp_host: str = Field("", description="SMTP relay; empty = email channels fail")
+    alerting_smtp_port: int = Field(587, ge=1, le=65535)
+    alerting_smtp_user: str = ""
+    alerting_smtp_password: SecretStr = SecretStr("")
+    alerting_smtp_starttls: bool = True
+    alerting_smtp_from: str = "pulseline@localhost"
+    alerting_metrics_host: str = Field("127.0.0.1", description="Bind address of /metrics")
+    alerting_metrics_port: int = Field(6067, ge=0, le=65535, description="0 = no endpoint")
+
+    @property
+    def group_id(self) -> str:
+        return f"{self.topic_prefix}{self.alerting_group}"

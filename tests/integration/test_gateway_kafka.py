@@ -45,7 +45,7 @@ async def gateway(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]
 
 
 async def consume(
-    settings: GatewaySettings, kinds: list[EventKind], expected: int, timeout_s: float = 20
+    settings: GatewaySettings, kinds: list[EventKind], expected: int, timeout_s: float = 60
 ) -> list[tuple[str, bytes, Event]]:
     """Read every ingest topic of ``kinds`` from the start until ``expected`` records."""
     topics = [ingest_topic(kind).physical(settings.topic_prefix) for kind in kinds]
