@@ -3,7 +3,7 @@
 Order: local Kafka (unless PULSELINE_KAFKA_BOOTSTRAP is set) → topics → control plane
 (the demo project and its keys, then ``pulseline.yaml`` if present) → storage (runs
 migrations; sink and read API share it, since chdb opens in one process) → processors →
-gateway. Each child logs to ``<data_dir>/logs/<name>.log``. A crashed child is restarted
+gateway → alerting. Each child logs to ``<data_dir>/logs/<name>.log``. A crashed child is restarted
 with back-off (``pulseline.restart``); one that keeps crashing stops everything with exit
 code 1. Ctrl-C or SIGTERM stops every child (SIGTERM, then SIGKILL) and the broker it
 started. Children get PR_SET_PDEATHSIG, so even a killed supervisor leaves no orphans.
@@ -134,6 +134,7 @@ def run() -> int:
         Child("storage", "storage", data_dir / "logs" / "storage.log"),
         Child("processors", "stream_processors", data_dir / "logs" / "processors.log"),
         Child("gateway", "ingest_gateway", data_dir / "logs" / "gateway.log"),
+        Child("alerting", "alerting", data_dir / "logs" / "alerting.log"),
     ]
     code = 0
     try:

@@ -1,4 +1,4 @@
-"""``pulseline gateway|processors|storage``: run one service in the foreground."""
+"""``pulseline gateway|processors|storage|alerting``: run one service in the foreground."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ def register(sub: SubParsers) -> None:
         ("gateway", "run the ingest gateway (HTTP → Kafka)", _gateway),
         ("processors", "run a Faust stream-processor worker", _processors),
         ("storage", "run the ClickHouse sink and the read API", _storage),
+        ("alerting", "run the alert runner (incidents → notifications)", _alerting),
     ):
         parser = sub.add_parser(name, help=help_text)
         parser.set_defaults(handler=handler)
@@ -36,6 +37,13 @@ def _processors(_: argparse.Namespace) -> int:
 
 def _storage(_: argparse.Namespace) -> int:
     from storage.service import main
+
+    main()
+    return 0
+
+
+def _alerting(_: argparse.Namespace) -> int:
+    from alerting.__main__ import main
 
     main()
     return 0

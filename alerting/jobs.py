@@ -1,0 +1,79 @@
+"""What to send next and how an attempt is written down. Pure: ``now`` and ``rng`` come in.
+
+A ``Job`` is one attempt to make; ``record`` turns its result into the ``Delivery`` that
+goes on ``alerting.deliveries``: 2xx delivered; retryable and schedule left: retrying with
+``next_attempt_at``; schedule used up: failed; 410: disabled; anything else: failed.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from alerting.delivery import Outcome, retry_delay
+from alerting.incident import Incident
+from alerting.send import Attempt
+from pulseline.control.entities import Channel
+from pulseline.records.alerts import Delivery, DeliveryStatus
+
+STATUS = {
+    Outcome.OK: DeliveryStatus.DELIVERED,
+    Outcome.FAILED: DeliveryStatus.FAILED,
+    Outcome.DISABLE: DeliveryStatus.DISABLED,
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    incident: Incident
+    channel: Channel
+    delivery_id: str
+    attempt: int = 1
+    kind: Literal["transition", "reminder"] = "transition"
+
+    @classmethod
+    def resume(cls, pending: Delivery, channel: Channel) -> Job:
+        """The next attempt after a ``retrying`` record."""
+        return cls(
+            Incident.from_json(pending.incident),
+            channel,
+            pending.delivery_id,
+            pending.attempt + 1,
+            pending.kind,
+        )
+
+
+def record(
+    job: Job, result: Attempt, latency_ms: float | None, now: datetime, rng: random.Random
+) -> Delivery:
+    status = STATUS.get(result.outcome, DeliveryStatus.RETRYING)
+    next_at: datetime | None = None
+    error = "" if status is DeliveryStatus.DELIVERED else result.detail
+    if status is DeliveryStatus.RETRYING:
+        delay = retry_delay(job.attempt, rng)
+        if delay is None:
+            status, error = DeliveryStatus.FAILED, f"gave up after {job.attempt} attempts: {error}"
+        else:
+            next_at = now + timedelta(seconds=delay)
+    incident = job.incident
+    return Delivery(
+        delivery_id=job.delivery_id,
+        kind=job.kind,
+        incident_id=incident.id,
+        incident_version=incident.version,
+        state=incident.state,
+        dedup_key=incident.dedup_key,
+        project_id=incident.project_id,
+        channel_id=job.channel.id,
+        channel_type=job.channel.type,
+        attempt=job.attempt,
+        status=status,
+        http_status=result.status,
+        latency_ms=latency_ms,
+        error=error,
+        at=now,
+        next_attempt_at=next_at,
+        incident=incident.to_json(),
+    )

@@ -1,0 +1,56 @@
+"""Prometheus metrics of the alert runner, on its own registry and its own ``/metrics`` port."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+log = logging.getLogger("pulseline.alerting")
+
+SECONDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+
+@dataclass
+class AlertingMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.deliveries = Counter(
+            "pulseline_alert_deliveries_total",
+            "Delivery attempts, by channel type and resulting status",
+            ["channel_type", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "pulseline_alert_attempt_seconds",
+            "Duration of one delivery attempt",
+            ["channel_type"],
+            buckets=SECONDS,
+            registry=r,
+        )
+        self.first_attempt = Histogram(
+            "pulseline_alert_first_attempt_seconds",
+            "From the incident transition (updated_at) to its first delivery attempt",
+            buckets=SECONDS,
+            registry=r,
+        )
+        self.rejected = Counter(
+            "pulseline_alert_incidents_rejected_total",
+            "Incident records that could not be read, by reason",
+            ["reason"],
+            registry=r,
+        )
+
+    def serve(self, host: str, port: int) -> None:
+        """No endpoint for port 0; a taken port logs a warning: metrics are not worth a crash."""
+        if port == 0:
+            return
+        try:
+            start_http_server(port, host, registry=self.registry)
+        except OSError as exc:
+            log.warning("metrics endpoint disabled: %s:%s: %s", host, port, exc)
+            return
+        log.info("metrics on http://%s:%s/metrics", host, port)
