@@ -252,7 +252,7 @@ def _finish(
     record = RunRecord(
         project_id=monitor.project_id,
         monitor_id=monitor.id,
-        run_id=run_id or _derived_run_id(monitor, started_at or finished_at),
+        run_id=run_id or derived_run_id(monitor, started_at or finished_at),
         started_at=started_at,
         finished_at=finished_at,
         duration_ms=duration,
@@ -327,7 +327,7 @@ def _lost(monitor: Monitor, run: OpenRun) -> RunRecord:
     return RunRecord(
         project_id=monitor.project_id,
         monitor_id=monitor.id,
-        run_id=run.run_id or _derived_run_id(monitor, run.started_at),
+        run_id=run.run_id or derived_run_id(monitor, run.started_at),
         started_at=run.started_at,
         finished_at=None,
         duration_ms=None,
@@ -337,5 +337,5 @@ def _lost(monitor: Monitor, run: OpenRun) -> RunRecord:
     )
 
 
-def _derived_run_id(monitor: Monitor, at: datetime) -> str:
+def derived_run_id(monitor: Monitor, at: datetime) -> str:
     return str(uuid.uuid5(_RUN_NAMESPACE, f"{monitor.id}|{at.isoformat()}"))

@@ -1,0 +1,60 @@
+"""The incident book: signals in, incident transitions out.
+
+processors.incident_signals (keyed by dedup_key) ──apply──► incident_book table ──►
+derived.incidents (keyed by dedup_key). The table is keyed like its source topic, so its
+changelog stays co-partitioned without re-keying. A signal is timed by its own ``at``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+import orjson
+
+from pulseline.records.incidents import (
+    INCIDENT_BOOK_CHANGELOG,
+    INCIDENT_SIGNALS,
+    INCIDENTS,
+    IncidentSignal,
+)
+from pulseline.settings import ProcessorSettings
+from stream_processors.deadletter import DeadLetters
+from stream_processors.incident_signals import JsonIncidents, apply_signal
+from stream_processors.logic.incidents import IncidentBook
+
+STAGE = "incident_book"
+
+
+def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> None:
+    prefix = settings.topic_prefix
+    signals = app.topic(
+        INCIDENT_SIGNALS.physical(prefix), key_serializer="raw", value_serializer="raw"
+    )
+    out = app.topic(INCIDENTS.physical(prefix), key_serializer="raw", value_serializer="raw")
+    changelog = app.topic(
+        INCIDENT_BOOK_CHANGELOG.physical(prefix),
+        partitions=settings.partitions,
+        compacting=True,
+        deleting=False,
+        key_serializer="json",
+        value_serializer="json",
+    )
+    table = app.Table(
+        "incident_book", default=None, partitions=settings.partitions, changelog_topic=changelog
+    )
+    book = IncidentBook(JsonIncidents(table))
+
+    @app.agent(signals, name=STAGE)
+    async def keep_book(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                signal = IncidentSignal.model_validate_json(event.value)
+                incident = apply_signal(book, signal)
+            except Exception as exc:
+                await dead.send(event, STAGE, f"{type(exc).__name__}: {exc}")
+                continue
+            if incident is not None:
+                await out.send(
+                    key=incident.dedup_key.encode(), value=orjson.dumps(incident.to_json())
+                )
