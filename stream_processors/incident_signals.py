@@ -53,5 +53,7 @@ def apply_signal(book: IncidentBook, signal: IncidentSignal) -> Incident | None:
         title=signal.title,
         explanation=signal.explanation,
         links=dict(signal.links),
+        monitor_id=signal.monitor_id,
+        tags=tuple(signal.tags),
     )
     return book.open(request, signal.at)

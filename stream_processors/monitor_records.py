@@ -125,6 +125,8 @@ def signal(request: IncidentRequest | ResolveRequest, now: datetime) -> Incident
         title=request.title,
         explanation=request.explanation,
         links=dict(request.links),
+        monitor_id=request.monitor_id,
+        tags=list(request.tags),
     )
 
 

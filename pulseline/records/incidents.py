@@ -58,6 +58,8 @@ class Incident(BaseModel):
     title: str
     explanation: str
     links: dict[str, str]
+    monitor_id: str | None = None  # routing: rules and maintenance windows by monitor
+    tags: list[str] = Field(default_factory=list)  # routing: rules by tag
     occurrences: int = 1
     opened_at: datetime
     updated_at: datetime
@@ -82,6 +84,8 @@ class IncidentSignal(BaseModel):
     title: str = ""
     explanation: str = ""
     links: dict[str, str] = Field(default_factory=dict)
+    monitor_id: str | None = None
+    tags: list[str] = Field(default_factory=list)
     reason: str = ""
 
 

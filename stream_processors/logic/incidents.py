@@ -50,6 +50,8 @@ class IncidentRequest:
     title: str
     explanation: str
     links: dict[str, str] = field(default_factory=dict)
+    monitor_id: str | None = None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ class IncidentBook:
                 title=request.title,
                 explanation=request.explanation,
                 links=dict(request.links),
+                monitor_id=request.monitor_id,
+                tags=list(request.tags),
                 opened_at=now,
                 updated_at=now,
                 version=_version(now),

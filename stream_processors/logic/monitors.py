@@ -310,6 +310,8 @@ def _request(monitor: Monitor, kind: IncidentKind) -> IncidentRequest:
         title=title,
         explanation=_explain(monitor, kind),
         links={"monitor": monitor.slug, "monitor_id": monitor.id},
+        monitor_id=monitor.id,
+        tags=tuple(monitor.tags),
     )
 
 

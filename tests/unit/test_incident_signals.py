@@ -4,9 +4,11 @@ from typing import Any
 import orjson
 import pytest
 
+from alerting.incident import Incident as AlertIncident
 from pulseline.records.incidents import IncidentKind, IncidentSignal, IncidentState, Severity
+from stream_processors import monitor_records
 from stream_processors.incident_signals import JsonIncidents, apply_signal
-from stream_processors.logic.incidents import IncidentBook
+from stream_processors.logic.incidents import IncidentBook, IncidentRequest
 
 T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
 
@@ -62,3 +64,22 @@ def test_an_open_signal_without_its_incident_fields_is_refused(missing: str) -> 
     book = IncidentBook(JsonIncidents({}))
     with pytest.raises(ValueError, match="needs"):
         apply_signal(book, _signal("open", 0, **{missing: None}))
+
+
+def test_an_incident_keeps_the_monitor_and_tags_alerting_routes_on() -> None:
+    request = IncidentRequest(
+        3,
+        IncidentKind.MONITOR_MISSED,
+        Severity.CRITICAL,
+        "monitor:m1:missed",
+        "Nightly missed",
+        "no ping",
+        monitor_id="m1",
+        tags=("db", "nightly"),
+    )
+    signal = monitor_records.signal(request, T0)
+    incident = apply_signal(IncidentBook(), signal)
+    assert incident is not None
+    assert (incident.monitor_id, incident.tags) == ("m1", ["db", "nightly"])
+    routed = AlertIncident.from_json(incident.to_json())
+    assert (routed.monitor_id, routed.tags) == ("m1", ("db", "nightly"))
