@@ -60,8 +60,14 @@ def _run(_: argparse.Namespace) -> int:
     return run()
 
 
+SUITES = ("gateway", "pipeline")
+
+
 def register_bench(sub: SubParsers) -> None:
-    parser = sub.add_parser("bench", help="load a private pipeline and write JSON results")
+    parser = sub.add_parser("bench", help="measure the gateway and the pipeline; write JSON")
+    parser.add_argument(
+        "suites", nargs="*", metavar="SUITE", help=f"any of {', '.join(SUITES)} (default: all)"
+    )
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of load")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=8)
@@ -70,9 +76,27 @@ def register_bench(sub: SubParsers) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    import json
+    from datetime import UTC, datetime
     from pathlib import Path
 
-    from pulseline.bench import Profile, run_bench
+    results = Path(args.results)
+    suites = args.suites or SUITES
+    unknown = sorted(set(suites) - set(SUITES))
+    if unknown:
+        print(f"unknown bench suite(s): {', '.join(unknown)}; choose from {', '.join(SUITES)}")
+        return 2
+    if "gateway" in suites:
+        from pulseline.bench_gateway import GatewayProfile, run_gateway_bench
 
-    run_bench(Profile(args.duration, args.batch_size, args.concurrency), Path(args.results))
+        figures = run_gateway_bench(GatewayProfile(duration_s=min(args.duration, 15.0)))
+        results.mkdir(parents=True, exist_ok=True)
+        path = results / f"gateway-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+        path.write_text(json.dumps(figures, indent=2))
+        print(json.dumps(figures, indent=2))
+        print(f"results written to {path}")
+    if "pipeline" in suites:
+        from pulseline.bench import Profile, run_bench
+
+        run_bench(Profile(args.duration, args.batch_size, args.concurrency), results)
     return 0
