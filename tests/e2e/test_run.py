@@ -156,6 +156,11 @@ def test_events_round_trip_and_ctrl_c_leaves_nothing_behind(
         lambda: {e["event_id"] for e in get_events(run_env, keys["read"])} == want, 30
     )
     assert stored, f"stored: {get_events(run_env, keys['read'])}"
+    by_id = {e["event_id"]: e for e in get_events(run_env, keys["read"])}
+    for event in sent:  # every family comes back with what was sent
+        stored_event = by_id[event["event_id"]]
+        assert stored_event["kind"] == event["kind"]
+        assert stored_event["attributes"]["n"] == event["attributes"]["n"]
     errors = get_events(run_env, keys["read"], kind="error")
     assert [e["event_id"] for e in errors] == [sent[0]["event_id"]]
     assert errors[0]["project_id"] == keys["project_id"]
@@ -180,7 +185,7 @@ def test_events_round_trip_and_ctrl_c_leaves_nothing_behind(
 
     broker_pid = int((Path(run_env["PULSELINE_DATA_DIR"]) / "kafka" / "broker.pid").read_text())
     pids = [*pipeline.child_pids(), broker_pid]
-    assert len(pids) == 4
+    assert len(pids) == 5  # storage, processors, gateway, alerting and the broker
     assert pipeline.stop() == 0, pipeline.output()
     assert not [pid for pid in pids if alive(pid)], "processes left behind after Ctrl-C"
 
