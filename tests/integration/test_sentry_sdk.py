@@ -1,13 +1,12 @@
 """The official, unmodified ``sentry-sdk`` reports into the gateway's Sentry endpoints.
 
-The gateway runs under uvicorn on a free loopback port with the in-memory
-``ListProducer`` in place of Kafka: this test is about Sentry protocol compatibility
-(DSN, auth header, envelope framing, compression, item mapping), not about Kafka,
-which ``test_gateway_kafka.py`` covers for the same stamping code.
+The gateway runs under uvicorn on a free loopback port with the real Kafka producer;
+what the SDK sent is read back from the ingest topics of the real broker.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -16,17 +15,19 @@ from typing import Any, Literal, cast
 import pytest
 import sentry_sdk
 import uvicorn
+from aiokafka import AIOKafkaConsumer
 from sentry_sdk.crons import capture_checkin
 from sentry_sdk.crons.consts import MonitorStatus
 from starlette.types import Message, Receive, Scope, Send
 
 from ingest_gateway.app import create_app
-from ingest_gateway.producer import ListProducer
+from ingest_gateway.producer import KafkaProducer
 from pulseline.keys import ApiKey, StaticKeyRing, new_key
 from pulseline.keys import Scope as KeyScope
 from pulseline.ports import free_port
-from pulseline.schemas import Event
+from pulseline.schemas import Event, EventKind
 from pulseline.settings import GatewaySettings
+from pulseline.topics import ingest_topic
 
 pytestmark = pytest.mark.integration
 
@@ -55,13 +56,12 @@ class Recorder:
 
 
 @pytest.fixture
-def gateway() -> Iterator[tuple[str, ListProducer, Recorder]]:
+def gateway(env: dict[str, str]) -> Iterator[tuple[str, GatewaySettings, Recorder]]:
     key = new_key(KeyScope.INGEST)
     keyring = StaticKeyRing()
     keyring.add(key, ApiKey(PROJECT, KeyScope.INGEST))
-    producer = ListProducer()
-    settings = GatewaySettings.from_env({}, topic_prefix="sdk.")
-    recorder = Recorder(create_app(settings, keyring, producer))
+    settings = GatewaySettings.from_env(env)
+    recorder = Recorder(create_app(settings, keyring, KafkaProducer(settings)))
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -73,10 +73,30 @@ def gateway() -> Iterator[tuple[str, ListProducer, Recorder]]:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
     try:
-        yield f"http://{key}@127.0.0.1:{port}/{PROJECT}", producer, recorder
+        yield f"http://{key}@127.0.0.1:{port}/{PROJECT}", settings, recorder
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+async def _consume(settings: GatewaySettings, expected: int) -> list[Event]:
+    kinds = (EventKind.ERROR, EventKind.TRANSACTION, EventKind.CHECK_IN)
+    consumer = AIOKafkaConsumer(
+        *(ingest_topic(kind).physical(settings.topic_prefix) for kind in kinds),
+        bootstrap_servers=settings.bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        seen: list[Event] = []
+        async with asyncio.timeout(60):
+            while len(seen) < expected:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    seen += [Event.model_validate_json(r.value) for r in records]
+        return seen
+    finally:
+        await consumer.stop()
 
 
 def _nightly_job() -> None:
@@ -92,9 +112,9 @@ def _explode(n: int) -> None:
 
 @pytest.mark.parametrize("compression", ["br", "gzip"])
 def test_the_official_sdk_reports_errors_messages_transactions_and_check_ins(
-    gateway: tuple[str, ListProducer, Recorder], compression: Literal["br", "gzip"]
+    gateway: tuple[str, GatewaySettings, Recorder], compression: Literal["br", "gzip"]
 ) -> None:
-    dsn, producer, recorder = gateway
+    dsn, settings, recorder = gateway
     sentry_sdk.init(
         dsn=dsn,
         traces_sample_rate=1.0,
@@ -121,7 +141,7 @@ def test_the_official_sdk_reports_errors_messages_transactions_and_check_ins(
     finally:
         sentry_sdk.get_client().close(timeout=2)
 
-    events = [Event.model_validate_json(value) for _, _, value in producer.records]
+    events = asyncio.run(_consume(settings, 5))
     by_kind: dict[str, list[Event]] = {}
     for event in events:
         assert event.project_id == PROJECT
