@@ -3,6 +3,12 @@
 Every topic the pipeline touches is declared here, Faust's changelog and repartition
 topics included, because the broker never auto-creates topics. ``topic_prefix``
 namespaces a whole deployment (tests give each run its own).
+
+Partitioning: the gateway, the only writer of ``ingest.*``, picks a record's partition as
+``crc32(key) % partitions`` (``ingest_gateway.batcher``); agents whose tables are keyed like
+their ingest topic rely on that staying stable. Every other topic is written by Faust or
+aiokafka with Kafka's default murmur2 partitioner, so a service that writes to a topic an
+agent consumes together with a table (issue commands, incident signals) must use the default.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ keep counting but never regress. ``resolve``, ``ignore`` and ``unresolve`` are c
 ``RECENT_IDS`` (64) event ids; an id seen among them changes nothing. A redelivery
 older than that window is counted again, an accepted, bounded error.
 
+Every change bumps ``version`` by one, so the newest row of an issue wins downstream;
+``rule`` is the grouping rule of the issue's first event.
+
 Affected users are a HyperLogLog (about 3% error), keyed by the first of the user id,
 e-mail, ``distinct_id`` or client IP the event carries.
 """
@@ -94,6 +97,8 @@ class Issue:
     resolved_at: datetime | None = None
     status_changed_at: datetime | None = None
     recent_ids: list[str] = field(default_factory=list)
+    rule: str | None = None
+    version: int = 0
 
     @property
     def dedup_key(self) -> str:
@@ -118,6 +123,8 @@ class Issue:
             "resolved_at": _iso(self.resolved_at),
             "status_changed_at": _iso(self.status_changed_at),
             "recent_ids": list(self.recent_ids),
+            "rule": self.rule,
+            "version": self.version,
         }
 
     @classmethod
@@ -139,6 +146,8 @@ class Issue:
             resolved_at=_parse(data.get("resolved_at")),
             status_changed_at=_parse(data.get("status_changed_at")),
             recent_ids=[str(x) for x in data.get("recent_ids") or []],
+            rule=data.get("rule"),
+            version=int(data.get("version") or 0),
         )
 
 
@@ -175,6 +184,7 @@ def _count(issue: Issue, facts: EventFacts) -> None:
     if facts.user_key:
         issue.users.add(facts.user_key)
     issue.recent_ids = [*issue.recent_ids, facts.event_id][-RECENT_IDS:]
+    issue.version += 1
 
 
 def step(state: Issue | None, facts: EventFacts, now: datetime) -> tuple[Issue, list[Transition]]:
@@ -189,6 +199,7 @@ def step(state: Issue | None, facts: EventFacts, now: datetime) -> tuple[Issue, 
             first_seen=facts.timestamp,
             last_seen=facts.timestamp,
             status_changed_at=now,
+            rule=facts.grouping.rule,
         )
         _count(issue, facts)
         return issue, [Transition("new", now, _incident(issue, IncidentKind.NEW_ISSUE))]
@@ -212,7 +223,7 @@ def _command(
 ) -> tuple[Issue, list[Transition]]:
     if state.status == status:
         return state, []
-    issue = replace(state, status=status, status_changed_at=now)
+    issue = replace(state, status=status, status_changed_at=now, version=state.version + 1)
     if status == "resolved":
         issue.resolved_at, issue.times_seen_since_resolve = now, 0
     closing = None

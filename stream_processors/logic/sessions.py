@@ -287,6 +287,11 @@ def step(state: Session | None, hit: Hit, now: datetime) -> tuple[Session, list[
     return session, rows
 
 
+def closes_at(state: Session) -> datetime:
+    """When ``sweep`` will close the open ``state`` if no event comes first."""
+    return min(state.last_seen + IDLE, state.started_at + MAX_LENGTH)
+
+
 def sweep(state: Session, now: datetime) -> tuple[Session, list[SessionRow]]:
     """Close the session when it has idled 30 minutes or lived 24 hours by ``now``."""
     if state.closed or not _expired(state, now):

@@ -1,0 +1,187 @@
+"""Issues: group errors by fingerprint, fold them into issues, apply people's commands.
+
+ingest.error ──group_errors──► errors_by_fingerprint (keyed project:fingerprint) ─┐
+processors.issue_commands (keyed project:fingerprint, same partitioner) ──────────┴─►
+issues ──► table, derived.issues, derived.error_groups, processors.incident_signals
+
+The issues agent re-groups each error instead of carrying the grouping on the repartition
+topic: grouping is pure and deterministic, and the repartition record stays a plain Event.
+A redelivered error (its id among the issue's recent ids) changes nothing and emits nothing.
+A command for an issue the table does not hold is dead-lettered, not dropped.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from pulseline.records.incidents import INCIDENT_SIGNALS, IncidentSignal
+from pulseline.records.issues import (
+    ERROR_GROUPS,
+    ERRORS_BY_FINGERPRINT,
+    ISSUE_COMMANDS,
+    ISSUES,
+    ISSUES_CHANGELOG,
+    ErrorGrouped,
+    IssueCommand,
+    IssueRow,
+    IssueTableEntry,
+    issue_key,
+)
+from pulseline.schemas import Event, EventKind
+from pulseline.settings import ProcessorSettings
+from pulseline.topics import INGEST
+from stream_processors.deadletter import DeadLetters
+from stream_processors.logic import issues as lifecycle
+from stream_processors.logic.fingerprint import group
+from stream_processors.logic.incidents import IncidentRequest, ResolveRequest
+
+COMMANDS = {
+    "resolve": lifecycle.resolve,
+    "ignore": lifecycle.ignore,
+    "unresolve": lifecycle.unresolve,
+}
+
+
+def issue_row(issue: lifecycle.Issue) -> IssueRow:
+    return IssueRow(
+        project_id=issue.project_id,
+        fingerprint=issue.fingerprint,
+        title=issue.title,
+        culprit=issue.culprit,
+        level=issue.level,
+        status=issue.status,
+        first_seen=issue.first_seen,
+        last_seen=issue.last_seen,
+        count=issue.count,
+        users=issue.users.count(),
+        first_release=issue.first_release,
+        last_release=issue.last_release,
+        rule=issue.rule,
+        version=issue.version,
+    )
+
+
+def signal(
+    request: IncidentRequest | ResolveRequest, project_id: int, at: datetime
+) -> IncidentSignal:
+    if isinstance(request, ResolveRequest):
+        return IncidentSignal(
+            action="resolve",
+            dedup_key=request.dedup_key,
+            at=at,
+            project_id=project_id,
+            reason=request.reason,
+        )
+    return IncidentSignal(
+        action="open",
+        dedup_key=request.dedup_key,
+        at=at,
+        project_id=request.project_id,
+        kind=request.kind,
+        severity=request.severity,
+        title=request.title,
+        explanation=request.explanation,
+        links=dict(request.links),
+    )
+
+
+def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> None:
+    prefix = settings.topic_prefix
+
+    def topic(*names: str) -> Any:
+        return app.topic(*names, key_serializer="raw", value_serializer="raw")
+
+    errors = topic(INGEST[EventKind.ERROR].physical(prefix))
+    by_fingerprint = app.topic(
+        ERRORS_BY_FINGERPRINT.physical(prefix),
+        partitions=settings.partitions,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    commands_name = ISSUE_COMMANDS.physical(prefix)
+    inputs = topic(ERRORS_BY_FINGERPRINT.physical(prefix), commands_name)
+    rows, links = topic(ISSUES.physical(prefix)), topic(ERROR_GROUPS.physical(prefix))
+    signals = topic(INCIDENT_SIGNALS.physical(prefix))
+    changelog = app.topic(
+        ISSUES_CHANGELOG.physical(prefix),
+        partitions=settings.partitions,
+        compacting=True,
+        deleting=False,
+        key_serializer="json",
+        value_serializer="json",
+    )
+    table = app.Table(
+        "issues", default=None, partitions=settings.partitions, changelog_topic=changelog
+    )
+
+    @app.agent(errors, name="group_errors")
+    async def route(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                doc = Event.model_validate_json(event.value)
+                key = issue_key(doc.project_id, group(doc.attributes).hash)
+            except Exception as exc:
+                await dead.send(event, "group_errors", f"{type(exc).__name__}: {exc}")
+                continue
+            await by_fingerprint.send(key=key, value=event.value)
+
+    async def publish(
+        issue: lifecycle.Issue, transitions: list[lifecycle.Transition], at: datetime
+    ) -> None:
+        key = issue_key(issue.project_id, issue.fingerprint)
+        table[key.decode()] = IssueTableEntry(state=issue.to_dict()).model_dump(mode="json")
+        await rows.send(key=key, value=issue_row(issue).model_dump_json().encode())
+        for transition in transitions:
+            if transition.request is not None:
+                wish = signal(transition.request, issue.project_id, at)
+                await signals.send(
+                    key=wish.dedup_key.encode(), value=wish.model_dump_json().encode()
+                )
+
+    def stored(key: str) -> lifecycle.Issue | None:
+        entry = table.get(key)
+        if entry is None:
+            return None
+        return lifecycle.Issue.from_dict(IssueTableEntry.model_validate(entry).state)
+
+    async def on_error(value: bytes) -> None:
+        doc = Event.model_validate_json(value)
+        grouping = group(doc.attributes)
+        facts = lifecycle.EventFacts.from_event(doc, grouping)
+        now = datetime.now(UTC)
+        key = issue_key(doc.project_id, grouping.hash)
+        issue, transitions = lifecycle.step(stored(key.decode()), facts, now)
+        if not transitions:
+            return
+        link = ErrorGrouped(
+            event_id=str(doc.event_id),
+            project_id=doc.project_id,
+            fingerprint=grouping.hash,
+            timestamp=doc.timestamp,
+            rule=grouping.rule,
+        )
+        await links.send(key=key, value=link.model_dump_json().encode())
+        await publish(issue, transitions, now)
+
+    async def on_command(value: bytes) -> None:
+        command = IssueCommand.model_validate_json(value)
+        state = stored(issue_key(command.project_id, command.fingerprint).decode())
+        if state is None:
+            raise LookupError(f"no issue {command.fingerprint} in project {command.project_id}")
+        issue, transitions = COMMANDS[command.action](state, command.at)
+        if transitions:
+            await publish(issue, transitions, command.at)
+
+    @app.agent(inputs, name="issues")
+    async def fold(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                if event.message.topic == commands_name:
+                    await on_command(event.value)
+                else:
+                    await on_error(event.value)
+            except Exception as exc:
+                await dead.send(event, "issues", f"{type(exc).__name__}: {exc}")
