@@ -13,7 +13,7 @@ import faust
 from pulseline.settings import ProcessorSettings
 from pulseline.topics import DEAD_LETTERS
 from stream_processors import metrics
-from stream_processors.agents import counts
+from stream_processors.agents import counts, incidents, issues, monitors, sessions, stats
 from stream_processors.deadletter import DeadLetters
 
 
@@ -44,5 +44,10 @@ def build_app(settings: ProcessorSettings) -> faust.App:
         )
     )
     counts.install(app, settings, dead)
+    monitors.install(app, settings, dead)
+    incidents.install(app, settings, dead)
+    stats.install(app, settings, dead)
+    issues.install(app, settings, dead)
+    sessions.install(app, settings, dead)
     metrics.install(app, settings)
     return app

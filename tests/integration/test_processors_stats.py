@@ -1,0 +1,176 @@
+"""The stats agent in a real Faust worker (subprocess) against the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from pulseline.deadletter import DeadLetterInfo
+from pulseline.records.incidents import INCIDENT_SIGNALS
+from pulseline.records.stats import ANOMALIES, STATS
+from pulseline.schemas import EventKind
+from pulseline.settings import ProcessorSettings
+from pulseline.topics import DEAD_LETTERS, INGEST
+from tests.helpers import consume_all, dumps, produce, stamped
+
+pytestmark = pytest.mark.integration
+
+DEDUP = "anomaly:1:duration:check_in.duration:backup"
+
+
+def start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "stream_processors"],
+        env={**os.environ, **env, "PULSELINE_PROCESSORS_EMIT_INTERVAL_S": "0.3"},
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def worker(env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    proc = start(env, tmp_path / "worker.log")
+    yield proc
+    stop(proc)
+
+
+async def latest_snapshots(settings: ProcessorSettings) -> dict[str, dict[str, Any]]:
+    """The newest snapshot of every series on ``derived.stats`` so far."""
+    latest: dict[str, dict[str, Any]] = {}
+    for record in await consume_all(
+        settings.bootstrap, STATS.physical(settings.topic_prefix), expect=10**6, timeout_s=1.5
+    ):
+        doc = orjson.loads(record.value)
+        series = record.key.decode()
+        if doc["version"] >= latest.get(series, {"version": -1})["version"]:
+            latest[series] = doc
+    return latest
+
+
+async def wait_for_counts(
+    settings: ProcessorSettings, wanted: dict[str, int], proc: subprocess.Popen[bytes]
+) -> dict[str, dict[str, Any]]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 75
+    latest: dict[str, dict[str, Any]] = {}
+    while {k: latest.get(k, {}).get("count") for k in wanted} != wanted:
+        assert loop.time() < deadline, f"snapshots so far: {latest}"
+        assert proc.poll() is None, "the worker died"
+        latest = await latest_snapshots(settings)
+    return latest
+
+
+def check_in(duration_ms: Any) -> dict[str, Any]:
+    attributes = {"monitor": "backup", "status": "ok", "duration_ms": duration_ms}
+    return stamped("check_in", 1, attributes=attributes)
+
+
+def test_a_slow_run_is_flagged_stats_match_numpy_and_poison_is_dead_lettered(
+    env: dict[str, str], worker: subprocess.Popen[bytes]
+) -> None:
+    settings = ProcessorSettings.from_env(env)
+    prefix = settings.topic_prefix
+    durations = [1000.0 + 7 * (i % 4) for i in range(12)]
+    slow = check_in(60_000)
+    poison = dumps(check_in("very slow"))
+    runs = [dumps(check_in(d)) for d in durations]
+    gauges = np.random.default_rng(3).lognormal(2, 0.5, 40)
+    metrics = [
+        dumps(stamped("metric", 1, attributes={"name": "queue", "value": float(v)})) for v in gauges
+    ]
+
+    async def scenario() -> None:
+        topic = INGEST[EventKind.CHECK_IN].physical(prefix)
+        await produce(settings.bootstrap, topic, [*runs, poison, dumps(slow)])
+        await produce(settings.bootstrap, INGEST[EventKind.METRIC].physical(prefix), metrics)
+        wanted = {"1|check_in.duration|backup": 13, "1|metric|queue": 40}
+        latest = await wait_for_counts(settings, wanted, worker)
+        duration = latest["1|check_in.duration|backup"]
+        assert duration["mean"] == pytest.approx(np.mean([*durations, 60_000.0]), rel=1e-12)
+        assert duration["max"] == 60_000.0 and duration["min"] == 1000.0
+        queue = latest["1|metric|queue"]
+        assert queue["mean"] == pytest.approx(np.mean(gauges), rel=1e-12)
+        assert queue["stddev"] == pytest.approx(np.std(gauges, ddof=1), rel=1e-9)
+
+        anomalies = await consume_all(settings.bootstrap, ANOMALIES.physical(prefix), expect=1)
+        assert len(anomalies) == 1
+        anomaly = orjson.loads(anomalies[0].value)
+        assert (anomaly["rule"], anomaly["event_id"]) == ("duration", slow["event_id"])
+        assert anomaly["explanation"].startswith("took 60.0 s, ")
+        assert anomaly["explanation"].endswith("above the mean 1.0 s (median 1.0 s, n=12)")
+
+        signals = [
+            orjson.loads(s.value)
+            for s in await consume_all(
+                settings.bootstrap, INCIDENT_SIGNALS.physical(prefix), expect=1
+            )
+        ]
+        ours = [s for s in signals if s["dedup_key"] == DEDUP]
+        assert len(ours) == 1
+        assert (ours[0]["action"], ours[0]["kind"], ours[0]["severity"]) == (
+            "open",
+            "duration_anomaly",
+            "warning",
+        )
+        assert ours[0]["explanation"] == anomaly["explanation"]
+
+        dead = await consume_all(
+            settings.bootstrap, DEAD_LETTERS.physical(prefix), expect=10**6, timeout_s=4
+        )
+        mine = [
+            d for d in dead if DeadLetterInfo.from_headers(d.headers).stage == "route_by_series"
+        ]
+        assert [d.value for d in mine] == [poison]
+        info = DeadLetterInfo.from_headers(mine[0].headers)
+        assert "duration_ms" in info.reason and info.offset == 12
+
+    asyncio.run(scenario())
+
+
+def test_a_restarted_worker_resumes_from_the_changelog_without_double_counting(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    settings = ProcessorSettings.from_env(env)
+    topic = INGEST[EventKind.METRIC].physical(settings.topic_prefix)
+    values = [float(v) for v in range(1, 41)]
+    docs = [dumps(stamped("metric", 1, attributes={"name": "queue", "value": v})) for v in values]
+    series = "1|metric|queue"
+
+    async def scenario() -> None:
+        proc = start(env, tmp_path / "worker.log")
+        try:
+            await produce(settings.bootstrap, topic, docs[:30])
+            await wait_for_counts(settings, {series: 30}, proc)
+        finally:
+            stop(proc)
+        proc = start(env, tmp_path / "worker.log")
+        try:
+            await produce(settings.bootstrap, topic, docs[30:])
+            latest = await wait_for_counts(settings, {series: 40}, proc)
+            await asyncio.sleep(2)
+            latest = await latest_snapshots(settings)
+        finally:
+            stop(proc)
+        assert latest[series]["count"] == 40
+        assert latest[series]["mean"] == pytest.approx(np.mean(values), rel=1e-12)
+
+    asyncio.run(scenario())
