@@ -74,6 +74,14 @@ class ProjectCount(BaseModel):
     count: int = Field(ge=0)
 
 
+class CountDelta(BaseModel):
+    """v1: ``n`` more events for the counter ``key`` (``project|kind|minute``), by project."""
+
+    schema_version: Literal[1] = 1
+    key: str
+    n: int = Field(ge=1)
+
+
 class DeadLetter(BaseModel):
     """v1: the raw bytes of what could not be handled; headers say why and where from."""
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pulseline.control.entities import ControlRecord
 from pulseline.records import alerts, incidents, issues, monitors, sessions, stats
-from pulseline.schemas import DeadLetter, Event, EventKind, ProjectCount
+from pulseline.schemas import CountDelta, DeadLetter, Event, EventKind, ProjectCount
 from pulseline.topic_spec import DAY_MS, Role, TopicSpec
 
 __all__ = ["DAY_MS", "REGISTRY", "Role", "TopicSpec", "by_name", "ingest_topic"]
@@ -46,9 +46,9 @@ PROJECT_COUNTS_BY_PROJECT = TopicSpec(
     "pulseline-processors-by_project-repartition",
     Role.INTERNAL,
     "project_id",
-    Event,
+    CountDelta,
     retention_ms=DAY_MS,
-    doc="ingest events re-keyed by project for the counting agent",
+    doc="per-batch count deltas re-keyed by project for the counting agent",
 )
 PROJECT_COUNTS_CHANGELOG = TopicSpec(
     "pulseline-processors-project_counts-changelog",

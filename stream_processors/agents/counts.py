@@ -2,11 +2,14 @@
 
 ingest.* ──route──► by_project (re-keyed by project) ──count──► table ──timer──►
 derived.project_counts. Re-keying keeps each project's counters on one partition, so the
-table and its changelog stay co-partitioned with the stream that updates them.
+table and its changelog stay co-partitioned with the stream that updates them. The route
+stage takes events in batches and sends one ``CountDelta`` per counter and batch rather
+than a record per event: the per-record send was the worker's main cost.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import faust
@@ -20,7 +23,10 @@ from pulseline.topics import (
     PROJECT_COUNTS_CHANGELOG,
 )
 from stream_processors.deadletter import DeadLetters
-from stream_processors.logic.counts import CountKey, count_key, snapshot
+from stream_processors.logic.counts import CountKey, count_key, delta, snapshot
+
+ROUTE_BATCH = 2000
+ROUTE_WITHIN_S = 0.25
 
 
 def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> None:
@@ -52,20 +58,28 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
 
     @app.agent(ingest, name="route_by_project")
     async def route(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                key = count_key(orjson.loads(event.value))
-            except Exception as exc:
-                await dead.send(event, "route_by_project", f"{type(exc).__name__}: {exc}")
-                continue
-            await by_project.send(key=str(key.project_id).encode(), value=event.value)
+        async for events in stream.take_events(ROUTE_BATCH, within=ROUTE_WITHIN_S):
+            deltas: Counter[CountKey] = Counter()
+            for event in events:
+                try:
+                    deltas[count_key(orjson.loads(event.value))] += 1
+                except Exception as exc:
+                    await dead.send(event, "route_by_project", f"{type(exc).__name__}: {exc}")
+            for key, n in deltas.items():
+                await by_project.send(
+                    key=str(key.project_id).encode(), value=orjson.dumps(delta(key, n))
+                )
 
     @app.agent(by_project, name="count_by_project")
     async def count(stream: Any) -> None:
         async for event in stream.events():
             try:
-                key = count_key(orjson.loads(event.value)).encode()
-                counts[key] += 1
+                doc = orjson.loads(event.value)
+                key = CountKey.decode(doc["key"]).encode()
+                n = doc["n"]
+                if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                    raise ValueError(f"n must be a positive integer, got {n!r}")
+                counts[key] += n
             except Exception as exc:
                 await dead.send(event, "count_by_project", f"{type(exc).__name__}: {exc}")
                 continue

@@ -59,3 +59,8 @@ def snapshot(key: CountKey, count: int) -> dict[str, Any]:
         "minute": key.minute.isoformat(),
         "count": count,
     }
+
+
+def delta(key: CountKey, n: int) -> dict[str, Any]:
+    """The v1 ``CountDelta`` the route stage sends: ``n`` more events for ``key``."""
+    return {"schema_version": 1, "key": key.encode(), "n": n}

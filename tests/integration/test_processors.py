@@ -72,10 +72,17 @@ def test_it_counts_events_per_project_and_dead_letters_poison(
                 assert doc["minute"] == minute.replace(second=0).isoformat()
                 key = (doc["project_id"], doc["kind"])
                 latest[key] = max(latest.get(key, 0), doc["count"])
-        dead = await consume_all(settings.bootstrap, DEAD_LETTERS.physical(prefix), expect=1)
+        # Other agents judge these bare events too (an error without a message cannot be
+        # grouped); this test is about the counting stage's dead letters.
+        letters = await consume_all(
+            settings.bootstrap, DEAD_LETTERS.physical(prefix), expect=10**6, timeout_s=3
+        )
+        dead = [
+            d for d in letters if DeadLetterInfo.from_headers(d.headers).stage == "route_by_project"
+        ]
         assert [d.value for d in dead] == [poison]
         info = DeadLetterInfo.from_headers(dead[0].headers)
-        assert info.stage == "route_by_project" and "timestamp" in info.reason
+        assert "timestamp" in info.reason
         assert info.offset == 20
 
     asyncio.run(scenario())
