@@ -7,8 +7,7 @@ Errors map to HTTP in one place (``_error``): ``ApiError`` carries its status; b
 parameters are 4xx, never 5xx.
 """
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -23,23 +22,9 @@ from pulseline.schemas import EventKind
 from pulseline.settings import StorageSettings
 from storage import queries
 from storage.client import Engine
+from storage.derived_api import derived_router
 from storage.metrics import StorageMetrics
-
-MAX_RANGE = timedelta(days=400)
-
-
-@dataclass(frozen=True)
-class ProjectKey:
-    """A key that reads one project's data."""
-
-    project_id: int
-    scope: Scope
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+from storage.read_common import ApiError, ProjectKey, time_range
 
 
 def _error(
@@ -94,19 +79,7 @@ def create_app(
         return ProjectKey(key.project_id, key.scope)
 
     Reader = Annotated[ProjectKey, Depends(reader)]
-
-    def time_range(
-        since: datetime | None, until: datetime | None, default: timedelta
-    ) -> tuple[datetime, datetime]:
-        end = until or datetime.now(UTC) + timedelta(minutes=5)
-        start = since or end - default
-        if start >= end:
-            raise ApiError(400, "invalid_range", "'since' must be before 'until'")
-        if end - start > MAX_RANGE:
-            raise ApiError(
-                400, "range_too_long", f"the time range is limited to {MAX_RANGE.days} days"
-            )
-        return start, end
+    app.include_router(derived_router(engine, reader, settings.api_max_page_size))
 
     @app.get("/v1/events", summary="List stored events, newest first (keyset pagination)")
     async def list_events(

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import orjson
+from pydantic import BaseModel, ValidationError
 
 from pulseline.control.entities import EntityType
+from pulseline.records import alerts, incidents, issues, monitors, sessions, stats
 from pulseline.schemas import EventKind
 from pulseline.topics import CONTROL, INGEST, PROJECT_COUNTS, TopicSpec
 
@@ -169,10 +171,380 @@ CONTROL_ENTITIES = Table(
     tombstones=True,
 )
 
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _valid(model: type[M], doc: dict[str, Any] | None) -> M:
+    """The record as its topic's schema reads it; the first problem names its field."""
+    if doc is None:
+        raise RowError("empty record")
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "record"
+        raise RowError(f"{field}: {first['msg']}") from None
+
+
+def _at(value: datetime) -> datetime:
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _opt_at(value: datetime | None) -> datetime | None:
+    return None if value is None else _at(value)
+
+
+def _incident_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
+    r = _valid(incidents.Incident, doc)
+    return [
+        _uint(r.project_id, "project_id"),
+        r.id,
+        r.kind.value,
+        r.severity.value,
+        r.state.value,
+        r.dedup_key,
+        r.title,
+        r.explanation,
+        orjson.dumps(r.links).decode(),
+        r.monitor_id or r.links.get("monitor_id", ""),
+        list(r.tags),
+        _uint(r.occurrences, "occurrences"),
+        _at(r.opened_at),
+        _at(r.updated_at),
+        _opt_at(r.resolved_at),
+        _str(r.resolve_reason),
+        _uint(r.version, "version"),
+    ]
+
+
+def _run_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
+    r = _valid(monitors.RunRecord, doc)
+    at = r.started_at or r.finished_at
+    if at is None:
+        raise RowError("started_at: a run needs started_at or finished_at")
+    return [
+        _uint(r.project_id, "project_id"),
+        r.monitor_id,
+        r.monitor_slug,
+        r.run_id,
+        _at(at),
+        _opt_at(r.started_at),
+        _opt_at(r.finished_at),
+        None if r.duration_ms is None else _uint(r.duration_ms, "duration_ms"),
+        r.status,
+        r.exit_code,
+        None if r.output_size is None else _uint(r.output_size, "output_size"),
+        _str(r.output_tail)[-monitors.OUTPUT_TAIL_CHARS :],
+        _uint(r.version, "version"),
+    ]
+
+
+def _monitor_state_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
+    r = _valid(monitors.MonitorStateRow, doc)
+    return [
+        _uint(r.project_id, "project_id"),
+        r.monitor_id,
+        r.monitor_slug,
+        r.state,
+        _opt_at(r.last_ping_at),
+        _opt_at(r.next_expected_at),
+        _uint(r.version, "version"),
+    ]
+
+
+def _delivery_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
+    r = _valid(alerts.Delivery, doc)
+    return [
+        _uint(r.project_id, "project_id"),
+        _at(r.at),
+        r.delivery_id,
+        _uint(r.attempt, "attempt"),
+        r.kind,
+        r.incident_id,
+        _uint(r.incident_version, "incident_version"),
+        r.state,
+        r.dedup_key,
+        r.channel_id,
+        r.channel_type,
+        r.status.value,
+        None if r.http_status is None else _uint(r.http_status, "http_status"),
+        r.latency_ms,
+        r.error,
+        _opt_at(r.next_attempt_at),
+    ]
+
+
+def _issue_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
+    r = _valid(issues.IssueRow, doc)
+    return [
+        _uint(r.project_id, "project_id"),
+        r.fingerprint,
+        r.title,
+        _str(r.culprit),
+        r.level,
+        r.status,
+        _at(r.first_seen),
+        _at(r.last_seen),
+        _uint(r.count, "count"),
+        _uint(r.users, "users"),
+        _str(r.first_release),
+        _str(r.last_release),
+        _str(r.rule),
+        _uint(r.version, "version"),
+    ]
+
+
+def _error_group_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
+    r = _valid(issues.ErrorGrouped, doc)
+    try:
+        event_id = UUID(r.event_id)
+    except ValueError:
+        raise RowError("event_id: not a UUID") from None
+    return [_uint(r.project_id, "project_id"), r.fingerprint, _at(r.timestamp), event_id, r.rule]
+
+
+def _session_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
+    r = _valid(sessions.SessionRow, doc)
+    return [
+        _uint(r.project_id, "project_id"),
+        r.session_id,
+        r.distinct_id,
+        _at(r.started_at),
+        _at(r.last_seen),
+        _str(r.entry_page),
+        _str(r.exit_page),
+        _uint(r.pageviews, "pageviews"),
+        _uint(r.events, "events"),
+        r.duration_s,
+        r.bounce,
+        _str(r.referrer),
+        _str(r.utm_source),
+        _str(r.browser),
+        _str(r.os),
+        _str(r.device_type),
+        r.closed,
+        _uint(r.version, "version"),
+    ]
+
+
+def _stats_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
+    r = _valid(stats.StatsSnapshot, doc)
+    return [
+        _uint(r.project_id, "project_id"),
+        r.family,
+        r.name,
+        r.count,
+        r.mean,
+        r.variance,
+        r.stddev,
+        r.min,
+        r.max,
+        r.p50,
+        r.p95,
+        _at(r.at),
+        _uint(r.version, "version"),
+    ]
+
+
+def _anomaly_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
+    r = _valid(stats.Anomaly, doc)
+    parts = r.series.split("|", 2)
+    if len(parts) != 3 or parts[0] != str(r.project_id):
+        raise RowError(f"series: expected '<project_id>|<family>|<name>', got {r.series[:60]!r}")
+    return [
+        _uint(r.project_id, "project_id"),
+        _at(r.at),
+        r.series,
+        parts[1],
+        parts[2],
+        r.rule,
+        r.value,
+        r.score,
+        r.explanation,
+        r.event_id,
+    ]
+
+
+INCIDENTS = Table(
+    "incidents",
+    (
+        "project_id",
+        "id",
+        "kind",
+        "severity",
+        "state",
+        "dedup_key",
+        "title",
+        "explanation",
+        "links",
+        "monitor_id",
+        "tags",
+        "occurrences",
+        "opened_at",
+        "updated_at",
+        "resolved_at",
+        "resolve_reason",
+        "version",
+    ),
+    _incident_row,
+)
+RUNS = Table(
+    "runs",
+    (
+        "project_id",
+        "monitor_id",
+        "monitor_slug",
+        "run_id",
+        "at",
+        "started_at",
+        "finished_at",
+        "duration_ms",
+        "status",
+        "exit_code",
+        "output_size",
+        "output_tail",
+        "version",
+    ),
+    _run_row,
+)
+MONITOR_STATES = Table(
+    "monitor_states",
+    (
+        "project_id",
+        "monitor_id",
+        "monitor_slug",
+        "state",
+        "last_ping_at",
+        "next_expected_at",
+        "version",
+    ),
+    _monitor_state_row,
+)
+DELIVERIES = Table(
+    "deliveries",
+    (
+        "project_id",
+        "at",
+        "delivery_id",
+        "attempt",
+        "kind",
+        "incident_id",
+        "incident_version",
+        "state",
+        "dedup_key",
+        "channel_id",
+        "channel_type",
+        "status",
+        "http_status",
+        "latency_ms",
+        "error",
+        "next_attempt_at",
+    ),
+    _delivery_row,
+)
+ISSUES = Table(
+    "issues",
+    (
+        "project_id",
+        "fingerprint",
+        "title",
+        "culprit",
+        "level",
+        "status",
+        "first_seen",
+        "last_seen",
+        "count",
+        "users",
+        "first_release",
+        "last_release",
+        "rule",
+        "version",
+    ),
+    _issue_row,
+)
+ERROR_GROUPS = Table(
+    "error_groups",
+    ("project_id", "fingerprint", "timestamp", "event_id", "rule"),
+    _error_group_row,
+)
+SESSIONS = Table(
+    "sessions",
+    (
+        "project_id",
+        "session_id",
+        "distinct_id",
+        "started_at",
+        "last_seen",
+        "entry_page",
+        "exit_page",
+        "pageviews",
+        "events",
+        "duration_s",
+        "bounce",
+        "referrer",
+        "utm_source",
+        "browser",
+        "os",
+        "device_type",
+        "closed",
+        "version",
+    ),
+    _session_row,
+)
+STATS_SNAPSHOTS = Table(
+    "stats_snapshots",
+    (
+        "project_id",
+        "family",
+        "name",
+        "count",
+        "mean",
+        "variance",
+        "stddev",
+        "min",
+        "max",
+        "p50",
+        "p95",
+        "at",
+        "version",
+    ),
+    _stats_row,
+)
+ANOMALIES = Table(
+    "anomalies",
+    (
+        "project_id",
+        "at",
+        "series",
+        "family",
+        "name",
+        "rule",
+        "value",
+        "score",
+        "explanation",
+        "event_id",
+    ),
+    _anomaly_row,
+)
+
+DERIVED: dict[TopicSpec, Table] = {
+    incidents.INCIDENTS: INCIDENTS,
+    monitors.RUNS: RUNS,
+    monitors.MONITOR_STATES: MONITOR_STATES,
+    alerts.DELIVERIES: DELIVERIES,
+    issues.ISSUES: ISSUES,
+    issues.ERROR_GROUPS: ERROR_GROUPS,
+    sessions.SESSIONS: SESSIONS,
+    stats.STATS: STATS_SNAPSHOTS,
+    stats.ANOMALIES: ANOMALIES,
+}
+
 TABLES: dict[TopicSpec, Table] = {
     CONTROL: CONTROL_ENTITIES,
     **{spec: EVENTS for spec in INGEST.values()},
     PROJECT_COUNTS: COUNTS,
+    **DERIVED,
 }
 
 
