@@ -17,7 +17,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -192,8 +193,10 @@ def _run(
     return summary(result)
 
 
-def run_gateway_bench(profile: GatewayProfile) -> dict[str, Any]:
-    data_dir = Path(tempfile.mkdtemp(prefix="pulseline-gwbench-"))
+@contextmanager
+def private_kafka(prefix: str) -> Iterator[dict[str, str]]:
+    """A ``PULSELINE_*`` environment on a private broker (or ``PULSELINE_KAFKA_BOOTSTRAP``)."""
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
     env = {**os.environ, "PULSELINE_DATA_DIR": str(data_dir), "PULSELINE_LOG_LEVEL": "WARNING"}
     broker = None
     if "PULSELINE_KAFKA_BOOTSTRAP" not in os.environ:
@@ -203,15 +206,20 @@ def run_gateway_bench(profile: GatewayProfile) -> dict[str, Any]:
         print(f"starting a private Kafka on {broker.settings.bootstrap} …", flush=True)
         broker.start(tie_to_parent=True)
     try:
+        yield env
+    finally:
+        if broker is not None:
+            broker.stop()
+
+
+def run_gateway_bench(profile: GatewayProfile) -> dict[str, Any]:
+    with private_kafka("pulseline-gwbench-") as env:
         from pulseline.topic_admin import create_topics
 
         settings = CommonSettings.from_env(env)
         asyncio.run(create_topics(settings))
         key, monitor = asyncio.run(_provision(settings))
         return _measure(profile, env, key, monitor)
-    finally:
-        if broker is not None:
-            broker.stop()
 
 
 def _measure(

@@ -60,7 +60,7 @@ def _run(_: argparse.Namespace) -> int:
     return run()
 
 
-SUITES = ("gateway", "pipeline")
+SUITES = ("gateway", "processors", "pipeline")
 
 
 def register_bench(sub: SubParsers) -> None:
@@ -94,6 +94,18 @@ def _bench(args: argparse.Namespace) -> int:
         path = results / f"gateway-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
         path.write_text(json.dumps(figures, indent=2))
         print(json.dumps(figures, indent=2))
+        print(f"results written to {path}")
+    if "processors" in suites:
+        from pulseline.bench_gateway import private_kafka
+        from pulseline.settings import CommonSettings
+        from stream_processors import bench_stats
+
+        with private_kafka("pulseline-procbench-") as env:
+            stats = bench_stats.run(50_000, CommonSettings.from_env(env).bootstrap)
+        results.mkdir(parents=True, exist_ok=True)
+        path = results / f"processors-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+        path.write_text(json.dumps(stats, indent=2))
+        print(json.dumps(stats, indent=2))
         print(f"results written to {path}")
     if "pipeline" in suites:
         from pulseline.bench import Profile, run_bench
