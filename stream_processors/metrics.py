@@ -181,9 +181,13 @@ class MetricsServer:
 
 def install(app: faust.App, settings: ProcessorSettings) -> None:
     """Measure every agent already declared on ``app`` and serve the endpoint with it."""
-    agent_of_topic = {
-        topic: agent.name for agent in app.agents.values() for topic in agent.channel.topics
-    }
+    readers: dict[str, list[str]] = {}
+    for agent in app.agents.values():
+        for topic in agent.channel.topics:
+            readers.setdefault(topic, []).append(agent.name)
+    # A sensor sees the topic, not the agent: topics read by several agents count once,
+    # under all their names.
+    agent_of_topic = {topic: "+".join(sorted(names)) for topic, names in readers.items()}
     sensor = AgentSensor(agent_of_topic)
     app.sensors.add(sensor)
     health = Health()

@@ -209,6 +209,7 @@ def test_the_worker_app_builds_with_the_endpoint_and_the_sensor() -> None:
     app = build_app(ProcessorSettings.from_env({"PULSELINE_TOPIC_PREFIX": "unit."}))
     sensors = [s for s in app.sensors if isinstance(s, metrics.AgentSensor)]
     assert len(sensors) == 1
-    assert sensors[0].agent_of_topic["unit.ingest.pageview"] == "route_by_project"
-    assert set(sensors[0].agent_of_topic.values()) == {"route_by_project", "count_by_project"}
+    assert sensors[0].agent_of_topic["unit.ingest.pageview"] == "route_by_project+sessions"
+    assert sensors[0].agent_of_topic["unit.ingest.metric"] == "route_by_project+route_by_series"
+    assert sensors[0].agent_of_topic["unit.processors.incident_signals"] == "incident_book"
     assert any(s.__name__ == "Endpoint" for s in app._extra_services)
