@@ -30,6 +30,7 @@ from ingest_gateway.limits import Gate
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.producer import Producer
 from ingest_gateway.responses import json_response
+from ingest_gateway.scrub import Scrubber
 from ingest_gateway.stamp import Stamper
 from pulseline.keys import KeyRing
 from pulseline.settings import GatewaySettings
@@ -66,6 +67,7 @@ def ingest_router(
         settings.topic_prefix,
         settings.max_event_bytes,
         max_age=timedelta(days=settings.max_event_age_days),
+        scrubber=Scrubber.from_settings(settings.scrub_pii, settings.scrub_extra_fields),
     )
     router = APIRouter()
 

@@ -12,6 +12,9 @@ Each raw event ends as exactly one of:
 Every record carries the sender's ``client_ip`` and ``user_agent`` (``ClientInfo``,
 worked out by ``ingest_gateway.client`` from the request, never from the body).
 
+The normalised attributes pass through the ``Scrubber`` (``ingest_gateway.scrub``)
+before they are serialised: secrets and card numbers never reach Kafka.
+
 No clock, no I/O: the caller passes ``now``, the client and, for tests, the id factory.
 """
 
@@ -28,6 +31,7 @@ from pydantic import ValidationError
 
 from ingest_gateway.body import NotJson, json_type
 from ingest_gateway.client import ClientInfo
+from ingest_gateway.scrub import Scrubber
 from pulseline.schemas import EventIn, EventKind
 from pulseline.topics import INGEST
 
@@ -85,8 +89,10 @@ class Stamper:
         max_event_bytes: int,
         max_age: timedelta = timedelta(days=365),
         max_future: timedelta = timedelta(hours=1),
+        scrubber: Scrubber | None = None,
     ) -> None:
         self._max_event_bytes = max_event_bytes
+        self._scrub = scrubber or Scrubber()
         self._max_age = max_age
         self._max_future = max_future
         self._routes: dict[EventKind, tuple[str, KeyField]] = {
@@ -122,6 +128,7 @@ class Stamper:
                 out.rejected.append(Rejection(index, late, "bad_timestamp", event.kind.value))
                 continue
             event_id = str(event.event_id or new_id())
+            event.attributes = self._scrub(event.attributes)
             value = self._value(event, event_id, project_id, received_at, client)
             if len(value) > self._max_event_bytes:
                 reason = (

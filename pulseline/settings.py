@@ -139,6 +139,12 @@ class GatewaySettings(CommonSettings):
     default_monthly_quota: int | None = Field(
         None, ge=1, description="for projects the control plane does not know; unset = no quota"
     )
+    scrub_pii: bool = Field(
+        True, description="replace secrets and card numbers in attributes with [Filtered]"
+    )
+    scrub_extra_fields: str = Field(
+        "", description="comma-separated key names scrubbed besides password, token, ..."
+    )
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -26,12 +26,22 @@ class ApiError(Exception):
         self.status, self.code, self.detail = status, code, detail
 
 
+EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
+LATEST = datetime(2105, 12, 31, tzinfo=UTC)
+
+
 def time_range(
     since: datetime | None, until: datetime | None, default: timedelta
 ) -> tuple[datetime, datetime]:
     """``[since, until)``, defaulting to ``default`` back from now; 400 on a bad range."""
     end = until or datetime.now(UTC) + timedelta(minutes=5)
     start = since or end - default
+    for name, value in (("since", start), ("until", end)):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        if not EARLIEST <= moment <= LATEST:
+            raise ApiError(
+                400, "invalid_time", f"'{name}' must be between 1970 and 2105 (ClickHouse DateTime)"
+            )
     if start >= end:
         raise ApiError(400, "invalid_range", "'since' must be before 'until'")
     if end - start > MAX_RANGE:

@@ -40,6 +40,7 @@ from ingest_gateway.limits import Gate
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.producer import Producer
 from ingest_gateway.responses import json_response
+from ingest_gateway.scrub import Scrubber
 from ingest_gateway.sentry.auth import check_key, find_key, parse_project
 from ingest_gateway.sentry.envelope import EnvelopeError, Item, parse_envelope
 from ingest_gateway.sentry.mapping import (
@@ -107,7 +108,9 @@ def map_item(item: Item, fallback_id: Any) -> dict[str, Any] | None:
 
 
 def _answer_error(exc: GatewayError, retry_after_s: int) -> Response:
-    headers = {**CORS, "X-Sentry-Error": exc.detail}
+    # Header values must be Latin-1; the detail may quote a client's non-ASCII input.
+    detail = exc.detail.encode("ascii", "backslashreplace").decode()
+    headers = {**CORS, "X-Sentry-Error": detail}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after_s)
         headers["X-Sentry-Rate-Limits"] = exc.sentry_header()
@@ -127,7 +130,8 @@ def sentry_router(
     """``gate`` is shared by every door of an app; without one, the router makes its own."""
     limits = gate or Gate.from_settings(settings, None)
     proxies = TrustedProxies.parse(settings.trusted_proxies)
-    stamper = Stamper(settings.topic_prefix, settings.max_event_bytes)
+    scrubber = Scrubber.from_settings(settings.scrub_pii, settings.scrub_extra_fields)
+    stamper = Stamper(settings.topic_prefix, settings.max_event_bytes, scrubber=scrubber)
     limit = settings.max_request_bytes
     items_seen = Counter(
         "pulseline_gateway_sentry_items",
