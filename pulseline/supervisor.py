@@ -96,6 +96,8 @@ def banner(gateway: GatewaySettings, storage: StorageSettings) -> str:
 Pulseline is running.
   gateway     {gw}        (POST /v1/events, docs at {gw}/docs)
   read API    {api}        (GET /v1/events, docs at {api}/docs)
+  dashboard   {api}/dashboard/   (sign in with the read key below)
+  browser SDK {gw}/sdk.js
   kafka       {gateway.bootstrap}
   clickhouse  {storage.clickhouse_dsn}
   logs        {gateway.data_dir.resolve() / "logs"}
