@@ -50,7 +50,7 @@ def kafka_bootstrap(tmp: Path) -> Iterator[str]:
             kafka_dist_dir=REPO / ".pulseline" / "kafka" / "dist",
         )
     )
-    broker.start()
+    broker.start(tie_to_parent=True)  # no orphan broker if pytest is killed
     try:
         yield broker.settings.bootstrap
     finally:
