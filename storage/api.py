@@ -20,9 +20,13 @@ from pulseline.keys import KeyRing, Scope
 from pulseline.logs import RequestIds
 from pulseline.schemas import EventKind
 from pulseline.settings import StorageSettings
-from storage import queries
+from storage import export, queries
+from storage.actions_api import Publisher, TableLookup, actions_router
+from storage.analytics_api import analytics_router
 from storage.client import Engine
+from storage.dashboard.routes import dashboard_router
 from storage.derived_api import derived_router
+from storage.live_api import live_router
 from storage.metrics import StorageMetrics
 from storage.read_common import ApiError, ProjectKey, time_range
 
@@ -39,6 +43,7 @@ def create_app(
     keyring: KeyRing,
     metrics: StorageMetrics,
     admin: APIRouter | None = None,
+    publisher: Publisher | None = None,
 ) -> FastAPI:
     app = FastAPI(title="Pulseline read API", version="1")
     db = engine.database
@@ -80,6 +85,34 @@ def create_app(
 
     Reader = Annotated[ProjectKey, Depends(reader)]
     app.include_router(derived_router(engine, reader, settings.api_max_page_size))
+    app.include_router(analytics_router(engine, reader, settings.api_max_page_size))
+    app.include_router(
+        actions_router(reader, TableLookup(engine), publisher, settings.topic_prefix)
+    )
+    app.include_router(live_router(settings, reader))
+    app.include_router(dashboard_router(engine, keyring))
+
+    def events_pages(
+        project_id: int,
+        start: datetime,
+        end: datetime,
+        kind: EventKind | None,
+        first: queries.Cursor | None,
+    ) -> export.PageReader:
+        """Pages of events for an export, from ``first`` on (cursors are ``Cursor`` text)."""
+        size = settings.api_max_page_size
+
+        async def read(after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+            at = queries.Cursor.decode(after) if after else first
+            query = queries.EventQuery(
+                project_id, start, end, size, kind.value if kind else None, at
+            )
+            rows = await engine.rows(*query.sql(db))
+            more = len(rows) == size
+            last = queries.Cursor(rows[-1]["timestamp"], rows[-1]["event_id"]) if more else None
+            return [queries.event_json(r) for r in rows], last.encode() if last else None
+
+        return read
 
     @app.get("/v1/events", summary="List stored events, newest first (keyset pagination)")
     async def list_events(
@@ -89,12 +122,17 @@ def create_app(
         until: datetime | None = None,
         limit: Annotated[int, Query(ge=1, le=settings.api_max_page_size)] = 100,
         cursor: str | None = None,
-    ) -> dict[str, Any]:
+        format: export.ExportFormat | None = None,
+    ) -> Any:
         start, end = time_range(since, until, timedelta(days=7))
         try:
             after = queries.Cursor.decode(cursor) if cursor else None
         except queries.BadCursor as exc:
             raise ApiError(400, "invalid_cursor", str(exc)) from None
+        if format is not None:
+            return export.response(
+                format, "events", events_pages(key.project_id, start, end, kind, after)
+            )
         query = queries.EventQuery(
             key.project_id, start, end, limit, kind.value if kind else None, after
         )

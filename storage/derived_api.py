@@ -19,7 +19,7 @@ from pulseline.records.incidents import IncidentKind, IncidentState
 from pulseline.records.issues import IssueStatus
 from pulseline.records.monitors import MonitorStatus
 from storage import derived_queries as q
-from storage import queries
+from storage import export, queries
 from storage.client import Engine
 from storage.health import HealthCounts, health_score
 from storage.read_common import ApiError, ProjectKey, time_range
@@ -113,6 +113,24 @@ def derived_router(
         rows = await engine.rows(sql, params)
         return {"data": [to_json(r) for r in rows], "next_cursor": paging.next_cursor(rows)}
 
+    Format = Annotated[
+        export.ExportFormat | None, Query(description="stream every page as csv or ndjson")
+    ]
+
+    def exported(
+        fmt: export.ExportFormat,
+        name: str,
+        keys: tuple[tuple[str, str], ...],
+        build: Callable[[q.Page, str | None], q.Sql],
+        to_json: Callable[[dict[str, Any]], dict[str, Any]] = jsonable,
+    ) -> Any:
+        async def read(after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+            paging = q.Page(keys, max_page)
+            rows = await engine.rows(*build(paging, after))
+            return [to_json(r) for r in rows], paging.next_cursor(rows)
+
+        return export.response(fmt, name, read)
+
     async def one(sql: q.Sql, what: str) -> dict[str, Any]:
         rows = await engine.rows(*sql)
         if not rows:
@@ -130,7 +148,15 @@ def derived_router(
         sort: Literal["last_seen", "count"] = "last_seen",
         limit: Limit = 50,
         cursor: Cursor = None,
-    ) -> dict[str, Any]:
+        format: Format = None,
+    ) -> Any:
+        if format is not None:
+            return exported(
+                format,
+                "issues",
+                q.ISSUE_SORTS[sort],
+                lambda p, c: q.issues(db, key.project_id, p, c, status),
+            )
         return await page(
             q.ISSUE_SORTS[sort],
             limit,
@@ -165,8 +191,17 @@ def derived_router(
         kind: IncidentKind | None = None,
         limit: Limit = 50,
         cursor: Cursor = None,
-    ) -> dict[str, Any]:
+        format: Format = None,
+    ) -> Any:
         s, k = (state.value if state else None), (kind.value if kind else None)
+        if format is not None:
+            return exported(
+                format,
+                "incidents",
+                q.INCIDENT_PAGE,
+                lambda p, c: q.incidents(db, key.project_id, p, c, s, k),
+                _incident_json,
+            )
         return await page(
             q.INCIDENT_PAGE,
             limit,

@@ -16,6 +16,7 @@ from pulseline.control.service import ControlService
 from pulseline.control.store import ControlStore
 from pulseline.logs import configure
 from pulseline.settings import StorageSettings
+from storage.actions_api import KafkaPublisher
 from storage.admin_api import admin_router
 from storage.api import create_app
 from storage.client import Engine
@@ -35,7 +36,9 @@ async def serve(settings: StorageSettings) -> None:
     control = ControlStore(settings)
     await control.start()
     admin = admin_router(ControlService(control))
-    app = create_app(settings, engine, control.view, metrics, admin)
+    publisher = KafkaPublisher(settings)
+    await publisher.start()
+    app = create_app(settings, engine, control.view, metrics, admin, publisher)
     server = uvicorn.Server(
         uvicorn.Config(
             app, host=settings.api_host, port=settings.api_port, log_level="warning", lifespan="on"
@@ -65,6 +68,7 @@ async def serve(settings: StorageSettings) -> None:
                 raise task.exception()  # type: ignore[misc]
     finally:
         await sink.close()
+        await publisher.stop()
         await control.stop()
         engine.close()
 

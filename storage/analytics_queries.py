@@ -1,0 +1,276 @@
+"""SQL of the analytics reads (web, performance, metrics). Pure: each returns ``(sql, params)``.
+
+Every query is scoped by a bound ``{project:UInt32}`` and a ``[since, until)`` range, and
+reads ``events`` with FINAL (a replayed row is counted once) or ``sessions`` with FINAL
+(the newest version of a visit). Attribute values come from the ``attributes`` JSON text.
+``check_buckets`` bounds how many points a series may have; ``QUERY_SETTINGS`` bounds how
+long ClickHouse may work on one query.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from storage.queries import utc
+
+Sql = tuple[str, dict[str, Any]]
+Interval = Literal["minute", "hour", "day"]
+
+QUERY_SETTINGS: dict[str, Any] = {"max_execution_time": 10}
+MAX_BUCKETS = 1500
+MAX_FUNNEL_STEPS = 10
+LIVE_WINDOW = timedelta(minutes=5)
+_STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
+_BUCKET = {"minute": "toStartOfMinute", "hour": "toStartOfHour", "day": "toStartOfDay"}
+
+# A page is its `path` attribute, else the path of its `url`.
+PAGE = (
+    "if(JSONExtractString(attributes, 'path') != '', JSONExtractString(attributes, 'path'), "
+    "path(JSONExtractString(attributes, 'url')))"
+)
+EVENT_DIMENSIONS = {
+    "page": PAGE,
+    "referrer": "JSONExtractString(attributes, 'referrer')",
+    "utm_source": "JSONExtractString(attributes, 'utm_source')",
+    "utm_medium": "JSONExtractString(attributes, 'utm_medium')",
+    "utm_campaign": "JSONExtractString(attributes, 'utm_campaign')",
+}
+SESSION_DIMENSIONS = {"browser": "browser", "os": "os", "device": "device_type"}
+Dimension = Literal[
+    "page", "referrer", "utm_source", "utm_medium", "utm_campaign", "browser", "os", "device"
+]
+
+# A transaction failed when its HTTP status is 5xx, or its (Sentry-style) status names a
+# server-side failure; client errors (4xx, not_found, ...) are the caller's, not the route's.
+SERVER_FAILURES = (
+    "internal_error",
+    "unknown_error",
+    "unknown",
+    "unavailable",
+    "deadline_exceeded",
+    "data_loss",
+    "unimplemented",
+    "aborted",
+    "error",
+)
+ROUTE = (
+    "if(JSONExtractString(attributes, 'route') != '', JSONExtractString(attributes, 'route'), "
+    "JSONExtractString(attributes, 'name'))"
+)
+FAILED = (
+    "(toUInt16OrZero(JSONExtractRaw(attributes, 'http_status')) >= 500 "
+    "OR toUInt16OrZero(JSONExtractRaw(attributes, 'status')) >= 500 "
+    "OR lower(JSONExtractString(attributes, 'status')) IN {failures:Array(String)})"
+)
+
+
+class BadAnalyticsQuery(ValueError):
+    """The parameters ask for something this API will not compute (the reason is the text)."""
+
+
+def check_buckets(interval: Interval, since: datetime, until: datetime) -> None:
+    """Refuse a series of more than ``MAX_BUCKETS`` points."""
+    if (until - since) / _STEP[interval] > MAX_BUCKETS:
+        raise BadAnalyticsQuery(
+            f"at most {MAX_BUCKETS} {interval}s per series; use a coarser interval"
+        )
+
+
+def _range(project_id: int, since: datetime, until: datetime) -> dict[str, Any]:
+    return {"project": project_id, "since": utc(since), "until": utc(until)}
+
+
+def _events(db: str, kinds: tuple[str, ...]) -> str:
+    """FROM + WHERE over one project's events of ``kinds`` in the range (no trailing AND)."""
+    names = ", ".join(f"'{k}'" for k in kinds)  # kinds are constants of this module
+    return (
+        f"FROM {db}.events FINAL WHERE project_id = {{project:UInt32}} AND kind IN ({names}) "
+        "AND timestamp >= {since:DateTime64(3, 'UTC')} AND timestamp < {until:DateTime64(3, 'UTC')}"
+    )
+
+
+def pageview_series(
+    db: str, project_id: int, since: datetime, until: datetime, interval: Interval
+) -> Sql:
+    """Per bucket: ``pageviews`` and ``visitors`` (exact distinct ``distinct_id``)."""
+    return (
+        f"SELECT {_BUCKET[interval]}(timestamp) AS bucket, count() AS pageviews, "
+        f"uniqExact(distinct_id) AS visitors {_events(db, ('pageview',))} "
+        "GROUP BY bucket ORDER BY bucket",
+        _range(project_id, since, until),
+    )
+
+
+def session_series(
+    db: str, project_id: int, since: datetime, until: datetime, interval: Interval
+) -> Sql:
+    """Per bucket of ``started_at``: ``sessions``, ``bounce_rate`` (%), ``avg_duration_s``."""
+    return (
+        f"SELECT {_BUCKET[interval]}(started_at) AS bucket, count() AS sessions, "
+        "100 * avg(bounce) AS bounce_rate, avg(duration_s) AS avg_duration_s "
+        f"FROM {db}.sessions FINAL WHERE project_id = {{project:UInt32}} "
+        "AND started_at >= {since:DateTime64(3, 'UTC')} "
+        "AND started_at < {until:DateTime64(3, 'UTC')} GROUP BY bucket ORDER BY bucket",
+        _range(project_id, since, until),
+    )
+
+
+def breakdown(
+    db: str, project_id: int, since: datetime, until: datetime, by: Dimension, limit: int
+) -> Sql:
+    """Top ``limit`` values of ``by``: page views and visitors (or sessions for devices)."""
+    params = {**_range(project_id, since, until), "limit": limit}
+    if by in EVENT_DIMENSIONS:
+        return (
+            f"SELECT {EVENT_DIMENSIONS[by]} AS value, count() AS pageviews, "
+            f"uniqExact(distinct_id) AS visitors {_events(db, ('pageview',))} "
+            "GROUP BY value ORDER BY pageviews DESC, value LIMIT {limit:UInt32}",
+            params,
+        )
+    return (
+        f"SELECT {SESSION_DIMENSIONS[by]} AS value, count() AS sessions, "
+        f"uniqExact(distinct_id) AS visitors FROM {db}.sessions FINAL "
+        "WHERE project_id = {project:UInt32} AND started_at >= {since:DateTime64(3, 'UTC')} "
+        "AND started_at < {until:DateTime64(3, 'UTC')} "
+        "GROUP BY value ORDER BY sessions DESC, value LIMIT {limit:UInt32}",
+        params,
+    )
+
+
+def funnel(
+    db: str,
+    project_id: int,
+    since: datetime,
+    until: datetime,
+    steps: list[str],
+    window_s: int,
+) -> Sql:
+    """How many visitors reached each depth of ``steps`` in order within ``window_s``.
+
+    A step starting with ``/`` is a page path (a page view of it); any other is the name
+    of a custom ``event``. Rows are ``(level, visitors)``; level 0 is "entered no step".
+    """
+    if not 2 <= len(steps) <= MAX_FUNNEL_STEPS:
+        raise BadAnalyticsQuery(f"a funnel has 2 to {MAX_FUNNEL_STEPS} steps")
+    params: dict[str, Any] = {**_range(project_id, since, until), "window": window_s}
+    conditions = []
+    for i, step in enumerate(steps):
+        params[f"s{i}"] = step
+        if step.startswith("/"):
+            conditions.append(f"kind = 'pageview' AND {PAGE} = {{s{i}:String}}")
+        else:
+            conditions.append(
+                f"kind = 'event' AND JSONExtractString(attributes, 'name') = {{s{i}:String}}"
+            )
+    levels = ", ".join(f"({c})" for c in conditions)
+    return (
+        "SELECT level, count() AS visitors FROM ("
+        "SELECT distinct_id, windowFunnel({window:UInt64})(toDateTime(timestamp), "
+        f"{levels}) AS level {_events(db, ('pageview', 'event'))} AND distinct_id != '' "
+        "GROUP BY distinct_id) GROUP BY level ORDER BY level",
+        params,
+    )
+
+
+def funnel_steps(steps: list[str], levels: dict[int, int]) -> list[dict[str, Any]]:
+    """Visitors per step (those whose funnel level reached it) and conversion from step 1."""
+    reached = [sum(n for level, n in levels.items() if level > i) for i in range(len(steps))]
+    first = reached[0]
+    return [
+        {
+            "step": step,
+            "visitors": n,
+            "conversion_pct": round(100 * n / first, 2) if first else None,
+        }
+        for step, n in zip(steps, reached, strict=True)
+    ]
+
+
+def retention(db: str, project_id: int, since: datetime, until: datetime) -> Sql:
+    """Weekly cohorts: visitors by the Monday of their first page view or event in range,
+    and how many of them came back ``week`` weeks later. Rows ``(cohort, week, visitors)``.
+    """
+    return (
+        "SELECT cohort, intDiv(dateDiff('day', cohort, active), 7) AS week, "
+        "count() AS visitors FROM ("
+        "SELECT distinct_id, min(monday) AS cohort, groupUniqArray(monday) AS weeks FROM ("
+        "SELECT distinct_id, toMonday(timestamp) AS monday "
+        f"{_events(db, ('pageview', 'event'))} AND distinct_id != '') GROUP BY distinct_id"
+        ") ARRAY JOIN weeks AS active GROUP BY cohort, week ORDER BY cohort, week",
+        _range(project_id, since, until),
+    )
+
+
+def live_visitors(db: str, project_id: int, now: datetime) -> Sql:
+    """Distinct visitors with a page view, event or web vital in the last five minutes."""
+    return (
+        "SELECT uniqExact(distinct_id) AS visitors "
+        f"{_events(db, ('pageview', 'event', 'web_vital'))} AND distinct_id != ''",
+        _range(project_id, now - LIVE_WINDOW, now + timedelta(seconds=1)),
+    )
+
+
+def web_vitals(db: str, project_id: int, since: datetime, until: datetime, limit: int) -> Sql:
+    """p75 of each web vital per page (the Core Web Vitals threshold statistic)."""
+    return (
+        f"SELECT {PAGE} AS page, JSONExtractString(attributes, 'name') AS vital, "
+        "quantile(0.75)(JSONExtractFloat(attributes, 'value')) AS p75, count() AS samples "
+        f"{_events(db, ('web_vital',))} GROUP BY page, vital "
+        "ORDER BY samples DESC, page, vital LIMIT {limit:UInt32}",
+        {**_range(project_id, since, until), "limit": limit},
+    )
+
+
+def routes(
+    db: str,
+    project_id: int,
+    since: datetime,
+    until: datetime,
+    limit: int,
+    order: Literal["requests", "p95"],
+) -> Sql:
+    """Per route: requests, latency p50/p95/p99 (ms) and failed requests; busiest or slowest
+    first. Throughput and error rate are derived from these by ``route_json``.
+    """
+    return (
+        f"SELECT {ROUTE} AS route, count() AS requests, countIf({FAILED}) AS failed, "
+        "quantiles(0.5, 0.95, 0.99)(JSONExtractFloat(attributes, 'duration_ms')) AS latency "
+        f"{_events(db, ('transaction',))} GROUP BY route "
+        f"ORDER BY {'requests' if order == 'requests' else 'latency[2]'} DESC, route "
+        "LIMIT {limit:UInt32}",
+        {
+            **_range(project_id, since, until),
+            "limit": limit,
+            "failures": list(SERVER_FAILURES),
+        },
+    )
+
+
+def route_json(row: dict[str, Any], since: datetime, until: datetime) -> dict[str, Any]:
+    """A ``routes`` row with requests per minute and the error rate in percent."""
+    minutes = (until - since).total_seconds() / 60
+    requests, failed = int(row["requests"]), int(row["failed"])
+    p50, p95, p99 = (float(v) for v in row["latency"])
+    return {
+        "route": row["route"],
+        "requests": requests,
+        "throughput_rpm": round(requests / minutes, 4),
+        "error_rate_pct": round(100 * failed / requests, 2) if requests else None,
+        "latency_ms": {"p50": p50, "p95": p95, "p99": p99},
+    }
+
+
+def metric_series(
+    db: str, project_id: int, since: datetime, until: datetime, interval: Interval, name: str
+) -> Sql:
+    """Per bucket of one metric ``name``: count, avg, min, max, p50/p95/p99 of ``value``."""
+    value = "JSONExtractFloat(attributes, 'value')"
+    return (
+        f"SELECT {_BUCKET[interval]}(timestamp) AS bucket, count() AS count, "
+        f"avg({value}) AS avg, min({value}) AS min, max({value}) AS max, "
+        f"quantiles(0.5, 0.95, 0.99)({value}) AS q {_events(db, ('metric',))} "
+        "AND JSONExtractString(attributes, 'name') = {name:String} "
+        "GROUP BY bucket ORDER BY bucket",
+        {**_range(project_id, since, until), "name": name},
+    )
