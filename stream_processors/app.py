@@ -35,6 +35,11 @@ def build_app(settings: ProcessorSettings) -> faust.App:
         datadir=str(datadir),
         broker_commit_every=1000,
         broker_commit_interval=1.0,
+        # Several agents read each ingest topic; waiting on a rebalance for every agent to
+        # finish its in-flight event deadlocked (Faust's wait_empty, seen in the scale-out
+        # test). Not waiting means an in-flight event is handled again after the rebalance,
+        # which the agents' redelivery guards absorb (see docs/PROCESSORS.md).
+        stream_wait_empty=False,
     )
     dead = DeadLetters(
         app.topic(

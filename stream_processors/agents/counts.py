@@ -3,13 +3,11 @@
 ingest.* ──route──► by_project (re-keyed by project) ──count──► table ──timer──►
 derived.project_counts. Re-keying keeps each project's counters on one partition, so the
 table and its changelog stay co-partitioned with the stream that updates them. The route
-stage takes events in batches and sends one ``CountDelta`` per counter and batch rather
-than a record per event: the per-record send was the worker's main cost.
+stage sends a small ``CountDelta`` per event rather than the whole event.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import faust
@@ -24,9 +22,6 @@ from pulseline.topics import (
 )
 from stream_processors.deadletter import DeadLetters
 from stream_processors.logic.counts import CountKey, count_key, delta, snapshot
-
-ROUTE_BATCH = 2000
-ROUTE_WITHIN_S = 0.25
 
 
 def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> None:
@@ -58,17 +53,17 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
 
     @app.agent(ingest, name="route_by_project")
     async def route(stream: Any) -> None:
-        async for events in stream.take_events(ROUTE_BATCH, within=ROUTE_WITHIN_S):
-            deltas: Counter[CountKey] = Counter()
-            for event in events:
-                try:
-                    deltas[count_key(orjson.loads(event.value))] += 1
-                except Exception as exc:
-                    await dead.send(event, "route_by_project", f"{type(exc).__name__}: {exc}")
-            for key, n in deltas.items():
-                await by_project.send(
-                    key=str(key.project_id).encode(), value=orjson.dumps(delta(key, n))
-                )
+        # One event at a time: with take() a rebalance either waited forever for the
+        # buffered events (wait_empty) or, without that wait, lost them (scale-out test).
+        async for event in stream.events():
+            try:
+                key = count_key(orjson.loads(event.value))
+            except Exception as exc:
+                await dead.send(event, "route_by_project", f"{type(exc).__name__}: {exc}")
+                continue
+            await by_project.send(
+                key=str(key.project_id).encode(), value=orjson.dumps(delta(key, 1))
+            )
 
     @app.agent(by_project, name="count_by_project")
     async def count(stream: Any) -> None:

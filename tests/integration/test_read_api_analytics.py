@@ -88,7 +88,10 @@ def visit(sid: str, who: str, bounce: bool, duration: float, browser: str, versi
 
 
 def project_1() -> list[dict[str, Any]]:
-    now = NOW.isoformat()
+    # The live window is relative to the clock when the rows are seeded, not when the
+    # module was imported (a full run reaches this file minutes after collection).
+    fresh = datetime.now(UTC).replace(microsecond=0)
+    now = fresh.isoformat()
     return [
         # Funnel "/" -> "/pricing" -> signup within an hour: u1 all, u2 two, u3 and u4 one.
         view("u1", "/", at(), utm_source="news"),
@@ -131,15 +134,15 @@ def project_1() -> list[dict[str, Any]]:
         event("metric", "", at(minutes=1), name="queue.depth", value=10),
         # Live: two visitors in the last five minutes, one before.
         view("u9", "/", now),
-        view("u10", "/", (NOW - timedelta(minutes=1)).isoformat()),
-        view("u11", "/", (NOW - timedelta(minutes=10)).isoformat()),
+        view("u10", "/", (fresh - timedelta(minutes=1)).isoformat()),
+        view("u11", "/", (fresh - timedelta(minutes=10)).isoformat()),
     ]
 
 
 def project_2() -> list[dict[str, Any]]:
     return [
         view("p2-user", "/secret", at(minutes=1), project=2),
-        view("p2-user", "/secret", NOW.isoformat(), project=2),
+        view("p2-user", "/secret", datetime.now(UTC).isoformat(), project=2),
         event("web_vital", "p2-user", at(minutes=1), 2, name="LCP", value=9999, path="/secret"),
         event("transaction", "p2-user", at(minutes=1), 2, route="GET /p2", duration_ms=7),
         event("metric", "", at(minutes=1), 2, name="queue.depth", value=999),

@@ -252,7 +252,7 @@ class Counts:
         return sum(self.latest.values())
 
 
-async def wait_all_held(workers: list[Proc], timeout_s: float = 60) -> list[int]:
+async def wait_all_held(workers: list[Proc], timeout_s: float = 180) -> list[int]:
     async def check() -> bool:
         held = [ingest_held(w) for w in workers]
         return sum(held) == INGEST_PARTITIONS and min(held) > 0
@@ -280,7 +280,8 @@ def throughput(p: Pipeline, count: int, workers: int, brokers: list[int]) -> dic
             wall = time.monotonic() - cpu_before[2]
             cpu = cpu_seconds(worker_pids) - cpu_before[0], cpu_seconds(brokers) - cpu_before[1]
         per_worker = [
-            scraped(w, "pulseline_processor_events_total", '"route_by_project"') or 0.0
+            # Ingest topics are labelled with every agent reading them (route_by_project+…).
+            scraped(w, "pulseline_processor_events_total", "route_by_project") or 0.0
             for w in procs
         ]
         return {
