@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from pulseline.probe_server import Health, MetricsServer
 
 log = logging.getLogger("pulseline.alerting")
 
@@ -44,13 +46,9 @@ class AlertingMetrics:
             registry=r,
         )
 
-    def serve(self, host: str, port: int) -> None:
-        """No endpoint for port 0; a taken port logs a warning: metrics are not worth a crash."""
+    def serve(self, host: str, port: int, health: Health) -> MetricsServer | None:
+        """``/metrics``, ``/healthz``, ``/readyz``; none for port 0; a taken port logs a warning."""
         if port == 0:
-            return
-        try:
-            start_http_server(port, host, registry=self.registry)
-        except OSError as exc:
-            log.warning("metrics endpoint disabled: %s:%s: %s", host, port, exc)
-            return
-        log.info("metrics on http://%s:%s/metrics", host, port)
+            return None
+        server = MetricsServer(host, port, health, self.registry)
+        return server if server.start() else None

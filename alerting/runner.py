@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable, Coroutine, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,6 +43,7 @@ from alerting.send import HttpSender, SmtpSettings
 from pulseline.control.entities import AlertRule, Channel, EntityType, Monitor
 from pulseline.control.service import ControlService
 from pulseline.control.store import ControlStore
+from pulseline.probe_server import Health
 from pulseline.records.alerts import DELIVERIES, Delivery, DeliveryStatus
 from pulseline.records.incidents import (
     INCIDENT_SIGNALS,
@@ -345,10 +347,23 @@ class Runner:
 async def serve(settings: AlertingSettings) -> None:
     """Run until cancelled (SIGINT/SIGTERM cancel it in ``__main__``)."""
     runner = Runner(settings)
-    runner.metrics.serve(settings.alerting_metrics_host, settings.alerting_metrics_port)
+    health = Health()
+    server = runner.metrics.serve(
+        settings.alerting_metrics_host, settings.alerting_metrics_port, health
+    )
+
+    async def heartbeat() -> None:  # ready once started; live while the loop ticks
+        while True:
+            health.beat(time.monotonic())
+            await asyncio.sleep(1.0)
+
     await runner.start()
+    beating = asyncio.create_task(heartbeat())
     log.info("alerting: consuming %s as %s", runner.incidents_topic, settings.group_id)
     try:
         await runner.run()
     finally:
+        beating.cancel()
         await runner.stop()
+        if server is not None:
+            server.stop()

@@ -15,19 +15,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import faust
 from faust.sensors import Sensor
 from mode import Service
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram
-from prometheus_client.exposition import generate_latest
+from prometheus_client import Counter, Gauge, Histogram
 
+from pulseline.probe_server import Health, MetricsServer
 from pulseline.settings import ProcessorSettings
 
 log = logging.getLogger("pulseline.processors")
@@ -48,24 +46,6 @@ ASSIGNED = Gauge(
     "pulseline_processor_assigned_partitions", "Source partitions this worker holds", ["topic"]
 )
 REBALANCES = Counter("pulseline_processor_rebalances_total", "Rebalances this worker went through")
-
-STALE_AFTER_S = 30.0
-
-
-@dataclass
-class Health:
-    """Heartbeats from the event loop; read by the HTTP thread."""
-
-    last_beat: float | None = None
-
-    def beat(self, now: float) -> None:
-        self.last_beat = now
-
-    def live(self, now: float) -> bool:
-        return self.last_beat is None or now - self.last_beat < STALE_AFTER_S
-
-    def ready(self, now: float) -> bool:
-        return self.last_beat is not None and now - self.last_beat < STALE_AFTER_S
 
 
 class AgentSensor(Sensor):
@@ -123,60 +103,6 @@ class LagTracker:
         self.topics |= set(per_topic)
         for topic in self.topics:
             ASSIGNED.labels(topic).set(per_topic.get(topic, 0))
-
-
-def _handler(health: Health) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            now = time.monotonic()
-            if self.path == "/metrics":
-                self._send(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
-            elif self.path == "/healthz":
-                ok = health.live(now)
-                self._send(200 if ok else 503, b'{"status":"%s"}' % (b"ok" if ok else b"stuck"))
-            elif self.path == "/readyz":
-                ok = health.ready(now)
-                self._send(200 if ok else 503, b'{"status":"%s"}' % (b"ready" if ok else b"no"))
-            else:
-                self._send(404, b'{"error":"not_found"}')
-
-        def _send(self, status: int, body: bytes, kind: str = "application/json") -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # one line per scrape is noise
-
-    return Handler
-
-
-class MetricsServer:
-    """``/metrics``, ``/healthz`` and ``/readyz`` on a daemon thread."""
-
-    def __init__(self, host: str, port: int, health: Health) -> None:
-        self.host, self.port, self.health = host, port, health
-        self._server: ThreadingHTTPServer | None = None
-
-    def start(self) -> bool:
-        """False (and a warning) when the port is taken: metrics are not worth a crash."""
-        try:
-            self._server = ThreadingHTTPServer((self.host, self.port), _handler(self.health))
-        except OSError as exc:
-            log.warning("metrics endpoint disabled: %s:%s: %s", self.host, self.port, exc)
-            return False
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True).start()
-        log.info("metrics on http://%s:%s/metrics", self.host, self.port)
-        return True
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
 
 
 def install(app: faust.App, settings: ProcessorSettings) -> None:

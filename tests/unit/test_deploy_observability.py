@@ -17,6 +17,7 @@ import yaml
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from ingest_gateway.metrics import GatewayMetrics
+from pulseline import probe_server
 from pulseline.ports import free_port
 from storage.metrics import StorageMetrics
 from stream_processors import deadletter, metrics
@@ -148,8 +149,8 @@ for q in json.load(sys.stdin):
 
 @pytest.fixture
 def endpoint() -> Any:
-    health = metrics.Health()
-    server = metrics.MetricsServer("127.0.0.1", free_port(), health)
+    health = probe_server.Health()
+    server = probe_server.MetricsServer("127.0.0.1", free_port(), health)
     assert server.start()
     yield health, f"http://127.0.0.1:{server.port}"
     server.stop()
@@ -172,7 +173,7 @@ def test_ready_only_once_the_loop_ticks_and_unhealthy_when_it_stops(endpoint: An
     assert httpx.get(f"{url}/readyz").status_code == 503
     health.beat(time.monotonic())
     assert httpx.get(f"{url}/readyz").status_code == 200
-    health.last_beat -= metrics.STALE_AFTER_S + 1
+    health.last_beat -= probe_server.STALE_AFTER_S + 1
     assert httpx.get(f"{url}/healthz").status_code == 503
     assert httpx.get(f"{url}/readyz").status_code == 503
 
@@ -180,7 +181,7 @@ def test_ready_only_once_the_loop_ticks_and_unhealthy_when_it_stops(endpoint: An
 def test_a_taken_port_disables_the_endpoint_instead_of_crashing(endpoint: Any) -> None:
     _, url = endpoint
     port = int(url.rsplit(":", 1)[1])
-    assert metrics.MetricsServer("127.0.0.1", port, metrics.Health()).start() is False
+    assert probe_server.MetricsServer("127.0.0.1", port, probe_server.Health()).start() is False
 
 
 def lag_samples() -> dict[tuple[str, str], float]:
