@@ -20,7 +20,14 @@ COMPOSE = DEPLOY / "docker-compose.yml"
 K8S = DEPLOY / "k8s"
 PINNED = re.compile(r"^[\w./-]+:[\w.-]*\d[\w.-]*$")
 # The commands the tests and `pulseline run` use, as CLI arguments.
-SERVICE_COMMANDS = {("gateway",), ("processors",), ("storage",), ("topics", "create"), ("migrate",)}
+SERVICE_COMMANDS = {
+    ("gateway",),
+    ("processors",),
+    ("storage",),
+    ("alerting",),
+    ("topics", "create"),
+    ("migrate",),
+}
 
 
 def load(path: Path) -> Any:
@@ -113,7 +120,7 @@ def test_pulseline_services_use_the_brokers_and_the_clickhouse_server() -> None:
 
 
 def test_long_running_services_check_their_own_health_endpoint() -> None:
-    ports = {"gateway": 8000, "storage": 8001, "processors": 6066}
+    ports = {"gateway": 8000, "storage": 8001, "processors": 6066, "alerting": 6067}
     for name, port in ports.items():
         svc = pulseline_services()[name]
         url = svc["environment"]["PULSELINE_HEALTHCHECK_URL"]
@@ -124,7 +131,12 @@ def test_long_running_services_check_their_own_health_endpoint() -> None:
 def test_prometheus_scrapes_every_service_on_its_metrics_port() -> None:
     config = load(DEPLOY / "prometheus" / "prometheus.yml")
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    for name, port in {"gateway": 8000, "processors": 6066, "storage": 8001}.items():
+    for name, port in {
+        "gateway": 8000,
+        "processors": 6066,
+        "storage": 8001,
+        "alerting": 6067,
+    }.items():
         sd = jobs[name]["dns_sd_configs"][0]
         assert sd["names"] == [name] and sd["port"] == port
     assert load(DEPLOY / "prometheus" / "alerts.yml")["groups"][0]["rules"]
@@ -196,7 +208,8 @@ def test_the_kustomization_lists_every_base_manifest() -> None:
 
 def test_every_deployment_has_probes_on_healthz_and_readyz_and_resources() -> None:
     deployments = [d for d in workloads() if d["kind"] == "Deployment"]
-    assert {d["metadata"]["name"] for d in deployments} == {"gateway", "processors", "storage"}
+    names = {d["metadata"]["name"] for d in deployments}
+    assert names == {"gateway", "processors", "storage", "alerting"}
     for d in deployments:
         for c in containers(d):
             name = d["metadata"]["name"]
@@ -261,4 +274,4 @@ def test_kustomize_builds_the_base() -> None:
     )
     assert done.returncode == 0, done.stderr
     kinds = [d["kind"] for d in yaml.safe_load_all(done.stdout) if d]
-    assert kinds.count("Deployment") == 3 and "HorizontalPodAutoscaler" in kinds
+    assert kinds.count("Deployment") == 4 and "HorizontalPodAutoscaler" in kinds
