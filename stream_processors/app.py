@@ -35,11 +35,9 @@ def build_app(settings: ProcessorSettings) -> faust.App:
         datadir=str(datadir),
         broker_commit_every=1000,
         broker_commit_interval=1.0,
-        # Several agents read each ingest topic; waiting on a rebalance for every agent to
-        # finish its in-flight event deadlocked (Faust's wait_empty, seen in the scale-out
-        # test). Not waiting means an in-flight event is handled again after the rebalance,
-        # which the agents' redelivery guards absorb (see docs/PROCESSORS.md).
-        stream_wait_empty=False,
+        # stream_wait_empty stays True: False avoided a rebalance deadlock seen when a worker
+        # joins (several agents read each ingest topic), but lost buffered events on a
+        # restart and across rebalances. Losing nothing comes first; the deadlock is open.
     )
     dead = DeadLetters(
         app.topic(
