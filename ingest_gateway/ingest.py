@@ -9,7 +9,7 @@ Every event is stamped with the sender's IP and user agent (``ingest_gateway.cli
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -30,7 +30,6 @@ from ingest_gateway.limits import Gate
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.producer import Producer
 from ingest_gateway.responses import json_response
-from ingest_gateway.scrub import Scrubber
 from ingest_gateway.stamp import Stamper
 from pulseline.keys import KeyRing
 from pulseline.settings import GatewaySettings
@@ -63,12 +62,7 @@ def ingest_router(
     """``gate`` is shared by every door of an app; without one, the router makes its own."""
     limits = gate or Gate.from_settings(settings, None)
     proxies = TrustedProxies.parse(settings.trusted_proxies)
-    stamper = Stamper(
-        settings.topic_prefix,
-        settings.max_event_bytes,
-        max_age=timedelta(days=settings.max_event_age_days),
-        scrubber=Scrubber.from_settings(settings.scrub_pii, settings.scrub_extra_fields),
-    )
+    stamper = Stamper.from_settings(settings)
     router = APIRouter()
 
     @router.post("/v1/events", status_code=202, openapi_extra=OPENAPI_BODY)

@@ -170,8 +170,8 @@ class Gate:
     @classmethod
     def from_settings(cls, settings: GatewaySettings, control: Store | None) -> Gate:
         limiter = Limiter(
-        settings.rate_limit_burst_s, settings.gateway_replicas * settings.gateway_workers
-    )
+            settings.rate_limit_burst_s, settings.gateway_replicas * settings.gateway_workers
+        )
         return cls(limiter, allowances(settings, control), settings.rate_limits_enabled)
 
 

@@ -33,6 +33,7 @@ from ingest_gateway.body import NotJson, json_type
 from ingest_gateway.client import ClientInfo
 from ingest_gateway.scrub import Scrubber
 from pulseline.schemas import EventIn, EventKind
+from pulseline.settings import GatewaySettings
 from pulseline.topics import INGEST
 
 Record = tuple[str, bytes, bytes]
@@ -99,6 +100,16 @@ class Stamper:
             kind: (spec.physical(topic_prefix), key_field(spec.key))
             for kind, spec in INGEST.items()
         }
+
+    @classmethod
+    def from_settings(cls, settings: GatewaySettings) -> Stamper:
+        """The one stamper configuration every door uses."""
+        return cls(
+            settings.topic_prefix,
+            settings.max_event_bytes,
+            max_age=timedelta(days=settings.max_event_age_days),
+            scrubber=Scrubber.from_settings(settings.scrub_pii, settings.scrub_extra_fields),
+        )
 
     def stamp(
         self,

@@ -30,7 +30,6 @@ from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.pings.event import PingBody, check_in, status_of
 from ingest_gateway.pings.paths import BySlug, ByUuid, Target, parse
 from ingest_gateway.producer import Producer
-from ingest_gateway.scrub import Scrubber
 from ingest_gateway.stamp import Stamper
 from pulseline.control.entities import EntityType, Monitor
 from pulseline.control.errors import Conflict, ControlError, Invalid
@@ -114,8 +113,7 @@ def ping_router(
     limits = gate or Gate.from_settings(settings, control)
     proxies = TrustedProxies.parse(settings.trusted_proxies)
     service = ControlService(store)
-    scrubber = Scrubber.from_settings(settings.scrub_pii, settings.scrub_extra_fields)
-    stamper = Stamper(settings.topic_prefix, settings.max_event_bytes, scrubber=scrubber)
+    stamper = Stamper.from_settings(settings)
     creating = asyncio.Lock()
     pings = Counter(
         "pulseline_gateway_pings",

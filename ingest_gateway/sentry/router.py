@@ -40,7 +40,6 @@ from ingest_gateway.limits import Gate
 from ingest_gateway.metrics import GatewayMetrics
 from ingest_gateway.producer import Producer
 from ingest_gateway.responses import json_response
-from ingest_gateway.scrub import Scrubber
 from ingest_gateway.sentry.auth import check_key, find_key, parse_project
 from ingest_gateway.sentry.envelope import EnvelopeError, Item, parse_envelope
 from ingest_gateway.sentry.mapping import (
@@ -130,8 +129,7 @@ def sentry_router(
     """``gate`` is shared by every door of an app; without one, the router makes its own."""
     limits = gate or Gate.from_settings(settings, None)
     proxies = TrustedProxies.parse(settings.trusted_proxies)
-    scrubber = Scrubber.from_settings(settings.scrub_pii, settings.scrub_extra_fields)
-    stamper = Stamper(settings.topic_prefix, settings.max_event_bytes, scrubber=scrubber)
+    stamper = Stamper.from_settings(settings)
     limit = settings.max_request_bytes
     items_seen = Counter(
         "pulseline_gateway_sentry_items",

@@ -22,6 +22,7 @@ from pulseline.topics import (
 )
 from stream_processors.deadletter import DeadLetters
 from stream_processors.logic.counts import CountKey, count_key, delta, snapshot
+from stream_processors.tables import changelogged_table
 
 
 def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> None:
@@ -38,17 +39,7 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
         value_serializer="raw",
     )
     out = app.topic(PROJECT_COUNTS.physical(prefix), key_serializer="raw", value_serializer="raw")
-    changelog = app.topic(
-        PROJECT_COUNTS_CHANGELOG.physical(prefix),
-        partitions=settings.partitions,
-        compacting=True,
-        deleting=False,
-        key_serializer="json",
-        value_serializer="json",
-    )
-    counts = app.Table(
-        "project_counts", default=int, partitions=settings.partitions, changelog_topic=changelog
-    )
+    counts = changelogged_table(app, settings, "project_counts", PROJECT_COUNTS_CHANGELOG, int)
     dirty: set[str] = set()
 
     @app.agent(ingest, name="route_by_project")

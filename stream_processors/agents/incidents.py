@@ -22,6 +22,7 @@ from pulseline.settings import ProcessorSettings
 from stream_processors.deadletter import DeadLetters
 from stream_processors.incident_signals import JsonIncidents, apply_signal
 from stream_processors.logic.incidents import IncidentBook
+from stream_processors.tables import changelogged_table
 
 STAGE = "incident_book"
 
@@ -32,17 +33,7 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
         INCIDENT_SIGNALS.physical(prefix), key_serializer="raw", value_serializer="raw"
     )
     out = app.topic(INCIDENTS.physical(prefix), key_serializer="raw", value_serializer="raw")
-    changelog = app.topic(
-        INCIDENT_BOOK_CHANGELOG.physical(prefix),
-        partitions=settings.partitions,
-        compacting=True,
-        deleting=False,
-        key_serializer="json",
-        value_serializer="json",
-    )
-    table = app.Table(
-        "incident_book", default=None, partitions=settings.partitions, changelog_topic=changelog
-    )
+    table = changelogged_table(app, settings, "incident_book", INCIDENT_BOOK_CHANGELOG, None)
     book = IncidentBook(JsonIncidents(table))
 
     @app.agent(signals, name=STAGE)

@@ -37,6 +37,7 @@ from stream_processors.deadletter import DeadLetters
 from stream_processors.logic import issues as lifecycle
 from stream_processors.logic.fingerprint import group
 from stream_processors.logic.incidents import IncidentRequest, ResolveRequest
+from stream_processors.tables import changelogged_table
 
 COMMANDS = {
     "resolve": lifecycle.resolve,
@@ -105,17 +106,7 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
     inputs = topic(ERRORS_BY_FINGERPRINT.physical(prefix), commands_name)
     rows, links = topic(ISSUES.physical(prefix)), topic(ERROR_GROUPS.physical(prefix))
     signals = topic(INCIDENT_SIGNALS.physical(prefix))
-    changelog = app.topic(
-        ISSUES_CHANGELOG.physical(prefix),
-        partitions=settings.partitions,
-        compacting=True,
-        deleting=False,
-        key_serializer="json",
-        value_serializer="json",
-    )
-    table = app.Table(
-        "issues", default=None, partitions=settings.partitions, changelog_topic=changelog
-    )
+    table = changelogged_table(app, settings, "issues", ISSUES_CHANGELOG, None)
 
     @app.agent(errors, name="group_errors")
     async def route(stream: Any) -> None:

@@ -44,6 +44,7 @@ from stream_processors.control_plane import control_store, loaded
 from stream_processors.deadletter import DeadLetters
 from stream_processors.logic import monitors as sm
 from stream_processors.logic.due_index import DueIndex
+from stream_processors.tables import changelogged_table
 
 STAGE = "monitor_check_ins"
 TICK_S = 1.0
@@ -70,17 +71,7 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
     signals = app.topic(
         INCIDENT_SIGNALS.physical(prefix), key_serializer="raw", value_serializer="raw"
     )
-    changelog = app.topic(
-        MONITOR_STATES_CHANGELOG.physical(prefix),
-        partitions=settings.partitions,
-        compacting=True,
-        deleting=False,
-        key_serializer="json",
-        value_serializer="json",
-    )
-    table = app.Table(
-        "monitor_states", default=None, partitions=settings.partitions, changelog_topic=changelog
-    )
+    table = changelogged_table(app, settings, "monitor_states", MONITOR_STATES_CHANGELOG, None)
     control = control_store(app, settings)
     clock = Clock()
 

@@ -41,6 +41,7 @@ from pulseline.topics import INGEST
 from stream_processors.deadletter import DeadLetters
 from stream_processors.logic import sessions as visits
 from stream_processors.logic.due_index import DueIndex
+from stream_processors.tables import changelogged_table
 
 FORGET_AFTER = timedelta(hours=1)
 """How long a swept state stays, so a redelivered or late event is still recognised."""
@@ -70,17 +71,7 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
     rekeyed = topic(rekeyed_name, partitions=settings.partitions)
     ticks = topic(ticks_name, partitions=settings.partitions)
     out = topic(SESSIONS.physical(prefix))
-    changelog = app.topic(
-        SESSIONS_CHANGELOG.physical(prefix),
-        partitions=settings.partitions,
-        compacting=True,
-        deleting=False,
-        key_serializer="json",
-        value_serializer="json",
-    )
-    table = app.Table(
-        "sessions", default=None, partitions=settings.partitions, changelog_topic=changelog
-    )
+    table = changelogged_table(app, settings, "sessions", SESSIONS_CHANGELOG, None)
     indexes: defaultdict[int, DueIndex] = defaultdict(DueIndex)
     stale = [True]
 

@@ -47,6 +47,7 @@ from stream_processors.logic.series import (
     title,
 )
 from stream_processors.logic.thresholds import Thresholds
+from stream_processors.tables import changelogged_table
 
 BATCH = 2000
 WITHIN_S = 0.25
@@ -108,16 +109,8 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
     signals = app.topic(
         INCIDENT_SIGNALS.physical(prefix), key_serializer="raw", value_serializer="raw"
     )
-    changelog = app.topic(
-        STATS_CHANGELOG.physical(prefix),
-        partitions=settings.partitions,
-        compacting=True,
-        deleting=False,
-        key_serializer="json",
-        value_serializer="json",
-    )
     table = SeriesTable(
-        app.Table("series_stats", partitions=settings.partitions, changelog_topic=changelog)
+        changelogged_table(app, settings, "series_stats", STATS_CHANGELOG, default=None)
     )
     thresholds = Thresholds()  # TODO(lead): per-monitor overrides need the monitors ControlStore
     dirty: set[str] = set()

@@ -62,6 +62,7 @@ class Published:
     async def publish(self, topic: str, key: bytes, value: bytes) -> None:
         self.records.append((topic, key, value))
 
+
 INGEST_KEY = new_key(Scope.INGEST)
 READ_KEY = new_key(Scope.READ)
 UNKNOWN_KEY = new_key(Scope.READ)

@@ -11,6 +11,7 @@ import pytest
 
 from ingest_gateway.stamp import MAX_KEY_CHARS, Stamper, key_field
 from pulseline.schemas import Event, EventKind
+from pulseline.settings import GatewaySettings
 from pulseline.topics import INGEST
 
 NOW = datetime(2025, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
@@ -198,3 +199,19 @@ def test_timestamps_outside_the_window_are_rejected_with_a_reason(
     assert (len(out.records) == 1) is accepted
     if reason is not None:
         assert reason in out.rejected[0].reason and out.rejected[0].code == "bad_timestamp"
+
+
+def test_every_door_gets_the_configured_age_limit_and_scrubber() -> None:
+    settings = GatewaySettings.from_env({}, max_event_age_days=7)
+    stamper = Stamper.from_settings(settings)
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    old = {
+        "kind": "metric",
+        "timestamp": "2026-04-23T00:00:00Z",
+        "attributes": {"name": "m", "value": 1},
+    }
+    secret = {"kind": "event", "attributes": {"name": "e", "properties": {"password": "hunter2"}}}
+    out = stamper.stamp([old, secret], 1, now)
+    assert [r.index for r in out.rejected] == [0]
+    assert "7 days" in out.rejected[0].reason
+    assert b"hunter2" not in out.records[0][2]
