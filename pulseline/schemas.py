@@ -75,11 +75,24 @@ class ProjectCount(BaseModel):
 
 
 class CountDelta(BaseModel):
-    """v1: ``n`` more events for the counter ``key`` (``project|kind|minute``), by project."""
+    """v1: events of one source partition for the counter ``key`` (``project|kind|minute``).
+
+    One per counter and source partition per routed batch; ``offsets`` (ascending) name
+    the events, so a batch routed again after a crash is not counted twice."""
 
     schema_version: Literal[1] = 1
     key: str
-    n: int = Field(ge=1)
+    source: str = Field(description="topic:partition the events were read from")
+    offsets: list[int] = Field(min_length=1)
+
+
+class CountTableEntry(BaseModel):
+    """v1 value of the counts table (and its changelog): the count and, per source
+    partition, the last offset counted (see ``stream_processors.logic.replay_guard``)."""
+
+    n: int = Field(ge=0)
+    marks: dict[str, int]
+    at: float = Field(description="when it last changed, Unix seconds (wall clock)")
 
 
 class DeadLetter(BaseModel):

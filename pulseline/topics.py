@@ -15,7 +15,14 @@ from __future__ import annotations
 
 from pulseline.control.entities import ControlRecord
 from pulseline.records import alerts, incidents, issues, monitors, sessions, stats
-from pulseline.schemas import CountDelta, DeadLetter, Event, EventKind, ProjectCount
+from pulseline.schemas import (
+    CountDelta,
+    CountTableEntry,
+    DeadLetter,
+    Event,
+    EventKind,
+    ProjectCount,
+)
 from pulseline.topic_spec import DAY_MS, Role, TopicSpec
 
 __all__ = ["DAY_MS", "REGISTRY", "Role", "TopicSpec", "by_name", "ingest_topic"]
@@ -54,7 +61,7 @@ PROJECT_COUNTS_CHANGELOG = TopicSpec(
     "pulseline-processors-project_counts-changelog",
     Role.INTERNAL,
     "project_id|kind|minute",
-    ProjectCount,
+    CountTableEntry,
     retention_ms=None,
     compacted=True,
     doc="Faust changelog of the per-project counts table",

@@ -13,7 +13,7 @@ import faust
 from pulseline.settings import ProcessorSettings
 from pulseline.topics import DEAD_LETTERS
 from stream_processors import metrics
-from stream_processors.agents import counts, incidents, issues, monitors, sessions, stats
+from stream_processors.agents import counts, incidents, issues, monitors, route, sessions, stats
 from stream_processors.deadletter import DeadLetters
 
 
@@ -35,9 +35,8 @@ def build_app(settings: ProcessorSettings) -> faust.App:
         datadir=str(datadir),
         broker_commit_every=1000,
         broker_commit_interval=1.0,
-        # stream_wait_empty stays True: False avoided a rebalance deadlock seen when a worker
-        # joins (several agents read each ingest topic), but lost buffered events on a
-        # restart and across rebalances. Losing nothing comes first; the deadlock is open.
+        # stream_wait_empty stays True (the default): a revoke waits for what agents hold.
+        # That is why one agent alone reads each topic; see agents/route.py.
     )
     dead = DeadLetters(
         app.topic(
@@ -46,6 +45,7 @@ def build_app(settings: ProcessorSettings) -> faust.App:
             value_serializer="raw",
         )
     )
+    route.install(app, settings, dead)
     counts.install(app, settings, dead)
     monitors.install(app, settings, dead)
     incidents.install(app, settings, dead)

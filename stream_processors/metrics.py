@@ -111,9 +111,11 @@ def install(app: faust.App, settings: ProcessorSettings) -> None:
     for agent in app.agents.values():
         for topic in agent.channel.topics:
             readers.setdefault(topic, []).append(agent.name)
-    # A sensor sees the topic, not the agent: topics read by several agents count once,
-    # under all their names.
-    agent_of_topic = {topic: "+".join(sorted(names)) for topic, names in readers.items()}
+    shared = {topic: names for topic, names in readers.items() if len(names) > 1}
+    if shared:
+        # Faust would hang a rebalance on such a topic (see agents/route.py).
+        raise RuntimeError(f"one agent per topic, but several read {shared}")
+    agent_of_topic = {topic: names[0] for topic, names in readers.items()}
     sensor = AgentSensor(agent_of_topic)
     app.sensors.add(sensor)
     health = Health()

@@ -93,6 +93,17 @@ def register(sub: SubParsers) -> None:
                 )
 
 
+def _threshold_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threshold",
+        type=assignment,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="anomaly-rule override, repeatable, e.g. z_score=4 (see docs/PROCESSORS.md)",
+    )
+
+
 def _create_arguments(parser: argparse.ArgumentParser, kind: EntityType) -> None:
     if kind is EntityType.API_KEY:
         parser.add_argument("--scope", required=True, choices=[s.value for s in Scope])
@@ -105,6 +116,7 @@ def _create_arguments(parser: argparse.ArgumentParser, kind: EntityType) -> None
         parser.add_argument("--retention-days", type=int)
         parser.add_argument("--events-per-second", type=int)
         parser.add_argument("--monthly-quota", type=int)
+        _threshold_argument(parser)
     elif kind is EntityType.MONITOR:
         schedule = parser.add_mutually_exclusive_group(required=True)
         schedule.add_argument("--cron", help='e.g. "0 2 * * *"')
@@ -114,6 +126,7 @@ def _create_arguments(parser: argparse.ArgumentParser, kind: EntityType) -> None
         parser.add_argument("--max-runtime", type=int, help="seconds a run may take")
         parser.add_argument("--tag", action="append", default=[])
         parser.add_argument("--paused", action="store_true")
+        _threshold_argument(parser)
     elif kind is EntityType.CHANNEL:
         parser.add_argument(
             "--type",
@@ -245,6 +258,7 @@ def _fields(service: ControlService, args: argparse.Namespace, pid: int | None) 
             "retention_days": args.retention_days,
             "events_per_second": args.events_per_second,
             "monthly_quota": args.monthly_quota,
+            "thresholds": dict(args.threshold),
         }
     elif args.entity_type is EntityType.MONITOR:
         schedule = {"cron": args.cron, "tz": args.tz} if args.cron else {"period_s": args.period}
@@ -254,6 +268,7 @@ def _fields(service: ControlService, args: argparse.Namespace, pid: int | None) 
             "max_runtime_s": args.max_runtime,
             "tags": args.tag,
             "paused": args.paused,
+            "thresholds": dict(args.threshold),
         }
     elif args.entity_type is EntityType.CHANNEL:
         options = {

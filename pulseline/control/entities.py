@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pulseline.keys import Scope
+from stream_processors.logic.thresholds import Thresholds
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -48,6 +49,15 @@ TIERS: dict[Tier, TierLimits] = {
 }
 
 
+def _thresholds(overrides: dict[str, float]) -> dict[str, float]:
+    """Refuse an unknown rule limit or a bad value now, not when a worker applies it."""
+    Thresholds().with_overrides(overrides)
+    return overrides
+
+
+Overrides = Annotated[dict[str, float], AfterValidator(_thresholds)]
+
+
 class _Entity(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -61,6 +71,9 @@ class Project(_Entity):
     events_per_second: int | None = Field(None, ge=1)
     monthly_quota: int | None = Field(None, ge=1)
     ping_key: str = Field(pattern=r"^[A-Za-z0-9_-]{16,64}$")
+    thresholds: Overrides = Field(
+        default_factory=dict, description="anomaly-rule overrides for every series"
+    )
 
     def limits(self) -> TierLimits:
         base = TIERS[self.tier]
@@ -140,7 +153,9 @@ class Monitor(_Entity):
     tags: list[str] = Field(default_factory=list)
     paused: bool = False
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
-    thresholds: dict[str, float] = Field(default_factory=dict)
+    thresholds: Overrides = Field(
+        default_factory=dict, description="anomaly-rule overrides for this monitor's runs"
+    )
 
 
 ChannelType = Literal["webhook", "slack", "discord", "teams", "email", "pagerduty"]

@@ -1,8 +1,8 @@
 """Cron monitors: one row per run, one row per monitor state, and the topics carrying them.
 
-The monitors agent reads ``ingest.check_in`` (keyed ``project_id:slug``) and keeps each
-monitor's state in a table under that same key, so the table is co-partitioned with its
-source and needs no repartition topic. Its outputs are keyed by ``project_id:monitor_id``:
+The router forwards ``ingest.check_in`` to ``CHECK_INS_BY_MONITOR`` under the same key
+(``project_id:slug``); the monitors agent reads that and keeps each monitor's state in a
+table under the key, co-partitioned with it. Its outputs are keyed by ``project_id:monitor_id``:
 the id survives a slug rename, and one monitor's rows stay in order on one partition.
 """
 
@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from pulseline.schemas import Event
 from pulseline.topic_spec import DAY_MS, Role, TopicSpec
 
 RunStatus = Literal["ok", "fail", "lost", "running"]
@@ -95,7 +96,21 @@ MONITOR_STATES_CHANGELOG = TopicSpec(
     MonitorTableEntry,
     retention_ms=None,
     compacted=True,
-    doc="Faust changelog of the per-monitor state table (same key as ingest.check_in)",
+    doc="Faust changelog of the per-monitor state table (same key as its check-ins)",
 )
 
-TOPICS: tuple[TopicSpec, ...] = (RUNS, MONITOR_STATES, MONITOR_STATES_CHANGELOG)
+CHECK_INS_BY_MONITOR = TopicSpec(
+    "pulseline-processors-check_ins-repartition",
+    Role.INTERNAL,
+    "project_id:monitor slug",
+    Event,
+    retention_ms=DAY_MS,
+    doc="ingest.check_in as the router passes it on, for the monitors agent alone",
+)
+
+TOPICS: tuple[TopicSpec, ...] = (
+    RUNS,
+    MONITOR_STATES,
+    CHECK_INS_BY_MONITOR,
+    MONITOR_STATES_CHANGELOG,
+)

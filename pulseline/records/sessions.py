@@ -1,11 +1,10 @@
 """Sessions: one visitor's visit, rebuilt from pageviews and custom events.
 
-``ingest.pageview`` and ``ingest.event`` are both keyed ``project_id:distinct_id``, so the
+The router passes ``ingest.pageview`` and ``ingest.event`` on to ``SESSION_HITS`` keyed
+``project_id:visitor``, where the visitor is the ``distinct_id``, else the client
+``session_id`` (the gateway keyed such an event by its event id, so it scattered). The
 sessions agent keeps each visitor's state in a table under that key, co-partitioned with
-its sources and without a repartition topic. An event that carries only a client
-``session_id`` was keyed ``project_id:event_id`` by the gateway (it scatters), so the agent
-re-keys it by ``project_id:session_id`` through ``SESSION_HITS_BY_SESSION`` and keeps its
-state under that key: such a visitor is its client session.
+the hits.
 
 ``SESSION_SWEEP_TICKS`` carries one tick per partition and interval: a table can only be
 written while handling a record of its partition, so the idle-session sweep runs on ticks.
@@ -79,13 +78,13 @@ SESSIONS = TopicSpec(
     retention_ms=30 * DAY_MS,
     doc="every version of a session (open, then closed); newest version wins",
 )
-SESSION_HITS_BY_SESSION = TopicSpec(
+SESSION_HITS = TopicSpec(
     "pulseline-processors-session_hits-repartition",
     Role.INTERNAL,
-    "project_id:session_id",
+    "project_id:visitor",
     Event,
     retention_ms=DAY_MS,
-    doc="pageviews and events without a distinct_id, re-keyed by client session id",
+    doc="pageviews and events keyed by visitor (distinct_id, else client session_id)",
 )
 SESSION_SWEEP_TICKS = TopicSpec(
     "pulseline-processors-session_sweep-ticks",
@@ -107,7 +106,7 @@ SESSIONS_CHANGELOG = TopicSpec(
 
 TOPICS: tuple[TopicSpec, ...] = (
     SESSIONS,
-    SESSION_HITS_BY_SESSION,
+    SESSION_HITS,
     SESSION_SWEEP_TICKS,
     SESSIONS_CHANGELOG,
 )

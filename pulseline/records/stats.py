@@ -19,13 +19,15 @@ from pulseline.topic_spec import DAY_MS, Role, TopicSpec
 
 
 class SeriesPoints(BaseModel):
-    """v1: values of one series from one routed batch, keyed by ``series``, in event order."""
+    """v1: values of one series from one source partition in one routed batch, in order."""
 
     schema_version: Literal[1] = 1
     series: str
+    source: str = Field(description="topic:partition the events were read from")
     values: list[float]
     ats: list[float] = Field(description="event times, Unix seconds")
     event_ids: list[str]
+    offsets: list[int] = Field(description="source offsets, ascending; replays are skipped")
 
 
 class StatsSnapshot(BaseModel):

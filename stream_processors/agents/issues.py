@@ -1,10 +1,11 @@
 """Issues: group errors by fingerprint, fold them into issues, apply people's commands.
 
-ingest.error ──group_errors──► errors_by_fingerprint (keyed project:fingerprint) ─┐
-processors.issue_commands (keyed project:fingerprint, same partitioner) ──────────┴─►
+errors_by_fingerprint (from the router, keyed project:fingerprint) ─┐
+processors.issue_commands (keyed project:fingerprint, same partitioner) ─┴─►
 issues ──► table, derived.issues, derived.error_groups, processors.incident_signals
 
-The issues agent re-groups each error instead of carrying the grouping on the repartition
+The router groups each error to key it (dead-lettering as ``group_errors`` what cannot be
+grouped); this agent groups it again instead of carrying the grouping on the repartition
 topic: grouping is pure and deterministic, and the repartition record stays a plain Event.
 A redelivered error (its id among the issue's recent ids) changes nothing and emits nothing.
 A command for an issue the table does not hold is dead-lettered, not dropped.
@@ -30,9 +31,8 @@ from pulseline.records.issues import (
     IssueTableEntry,
     issue_key,
 )
-from pulseline.schemas import Event, EventKind
+from pulseline.schemas import Event
 from pulseline.settings import ProcessorSettings
-from pulseline.topics import INGEST
 from stream_processors.deadletter import DeadLetters
 from stream_processors.logic import issues as lifecycle
 from stream_processors.logic.fingerprint import group
@@ -95,29 +95,11 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
     def topic(*names: str) -> Any:
         return app.topic(*names, key_serializer="raw", value_serializer="raw")
 
-    errors = topic(INGEST[EventKind.ERROR].physical(prefix))
-    by_fingerprint = app.topic(
-        ERRORS_BY_FINGERPRINT.physical(prefix),
-        partitions=settings.partitions,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
     commands_name = ISSUE_COMMANDS.physical(prefix)
     inputs = topic(ERRORS_BY_FINGERPRINT.physical(prefix), commands_name)
     rows, links = topic(ISSUES.physical(prefix)), topic(ERROR_GROUPS.physical(prefix))
     signals = topic(INCIDENT_SIGNALS.physical(prefix))
     table = changelogged_table(app, settings, "issues", ISSUES_CHANGELOG, None)
-
-    @app.agent(errors, name="group_errors")
-    async def route(stream: Any) -> None:
-        async for event in stream.events():
-            try:
-                doc = Event.model_validate_json(event.value)
-                key = issue_key(doc.project_id, group(doc.attributes).hash)
-            except Exception as exc:
-                await dead.send(event, "group_errors", f"{type(exc).__name__}: {exc}")
-                continue
-            await by_fingerprint.send(key=key, value=event.value)
 
     async def publish(
         issue: lifecycle.Issue, transitions: list[lifecycle.Transition], at: datetime

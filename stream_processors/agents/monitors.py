@@ -1,10 +1,10 @@
 """Cron monitors: check-ins and a 1 s clock through the state machine of ``logic.monitors``.
 
-ingest.check_in (keyed ``project_id:slug``) ──on_check_in──► monitor_states table ──►
-derived.runs, derived.monitor_states, processors.incident_signals. The table uses the
-source's key, and Faust writes each change to the changelog partition of the event that
-caused it, so table and source stay co-partitioned without a repartition topic. The value
-remembers that partition, which the clock needs (it writes outside any event).
+check_ins_by_monitor (from the router, keyed ``project_id:slug``) ──on_check_in──►
+monitor_states table ──► derived.runs, derived.monitor_states, processors.incident_signals.
+The table uses the source's key, and Faust writes each change to the changelog partition
+of the event that caused it, so table and source stay co-partitioned. The value remembers
+that partition, which the clock needs (it writes outside any event).
 
 The clock (``monitor_due_ticks``, every ``TICK_S``) does not scan the table: a ``DueIndex``
 holds each monitor's next decision time (``next_check_at``) and the tick pops only what is
@@ -31,14 +31,13 @@ import orjson
 from pulseline.control.entities import EntityType, Monitor
 from pulseline.records.incidents import INCIDENT_SIGNALS
 from pulseline.records.monitors import (
+    CHECK_INS_BY_MONITOR,
     MONITOR_STATES,
     MONITOR_STATES_CHANGELOG,
     RUNS,
     MonitorTableEntry,
 )
-from pulseline.schemas import EventKind
 from pulseline.settings import ProcessorSettings
-from pulseline.topics import INGEST
 from stream_processors import monitor_records as rows
 from stream_processors.control_plane import control_store, loaded
 from stream_processors.deadletter import DeadLetters
@@ -62,8 +61,10 @@ class Clock:
 
 def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> None:
     prefix = settings.topic_prefix
-    source = INGEST[EventKind.CHECK_IN].physical(prefix)
-    check_ins = app.topic(source, key_serializer="raw", value_serializer="raw")
+    source = CHECK_INS_BY_MONITOR.physical(prefix)
+    check_ins = app.topic(
+        source, partitions=settings.partitions, key_serializer="raw", value_serializer="raw"
+    )
     runs = app.topic(RUNS.physical(prefix), key_serializer="raw", value_serializer="raw")
     states = app.topic(
         MONITOR_STATES.physical(prefix), key_serializer="raw", value_serializer="raw"

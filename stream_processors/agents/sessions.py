@@ -1,14 +1,12 @@
 """Sessions: fold each visitor's pageviews and events into sessions; sweep idle ones.
 
-ingest.pageview, ingest.event (keyed project:distinct_id) ─┬─► sessions ──► table,
-session_hits repartition (keyed project:session_id) ───────┤               derived.sessions
-sweep ticks (one per partition, from a timer) ─────────────┘
+session_hits (from the router, keyed project:visitor) ─┬─► sessions ──► table,
+sweep ticks (one per partition, from a timer) ──────────┘               derived.sessions
 
-An event with only a client ``session_id`` is re-keyed through the repartition topic first
-(the gateway keyed it by event id). Faust lets a table be written only while handling a
-record of the same partition, so the timer does not sweep: it sends a tick to every
-partition every emit interval, and the agent sweeps that partition's due sessions when
-the tick arrives.
+The visitor is the ``distinct_id``, else the client ``session_id``. Faust lets a table be
+written only while handling a record of the same partition, so the timer does not sweep:
+it sends a tick to every partition every emit interval, and the agent sweeps that
+partition's due sessions when the tick arrives.
 
 Finding due sessions costs no table scan: one ``DueIndex`` per partition holds each key's
 next deadline (when its open session idles out, or when a swept state may be forgotten,
@@ -27,7 +25,7 @@ from typing import Any
 import faust
 
 from pulseline.records.sessions import (
-    SESSION_HITS_BY_SESSION,
+    SESSION_HITS,
     SESSION_SWEEP_TICKS,
     SESSIONS,
     SESSIONS_CHANGELOG,
@@ -35,9 +33,8 @@ from pulseline.records.sessions import (
     SessionTableEntry,
     SweepTick,
 )
-from pulseline.schemas import Event, EventKind
+from pulseline.schemas import Event
 from pulseline.settings import ProcessorSettings
-from pulseline.topics import INGEST
 from stream_processors.deadletter import DeadLetters
 from stream_processors.logic import sessions as visits
 from stream_processors.logic.due_index import DueIndex
@@ -60,15 +57,8 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
     def topic(*names: str, **extra: Any) -> Any:
         return app.topic(*names, key_serializer="raw", value_serializer="raw", **extra)
 
-    rekeyed_name = SESSION_HITS_BY_SESSION.physical(prefix)
     ticks_name = SESSION_SWEEP_TICKS.physical(prefix)
-    sources = topic(
-        INGEST[EventKind.PAGEVIEW].physical(prefix),
-        INGEST[EventKind.EVENT].physical(prefix),
-        rekeyed_name,
-        ticks_name,
-    )
-    rekeyed = topic(rekeyed_name, partitions=settings.partitions)
+    sources = topic(SESSION_HITS.physical(prefix), ticks_name)
     ticks = topic(ticks_name, partitions=settings.partitions)
     out = topic(SESSIONS.physical(prefix))
     table = changelogged_table(app, settings, "sessions", SESSIONS_CHANGELOG, None)
@@ -94,13 +84,7 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
             await out.send(key=key.encode(), value=record.model_dump_json().encode())
 
     async def on_hit(message: Any) -> None:
-        doc = Event.model_validate_json(message.value)
-        if doc.distinct_id is None and doc.session_id and message.topic != rekeyed_name:
-            await rekeyed.send(
-                key=f"{doc.project_id}:{doc.session_id}".encode(), value=message.value
-            )
-            return
-        hit = visits.Hit.from_event(doc)
+        hit = visits.Hit.from_event(Event.model_validate_json(message.value))
         key = f"{hit.project_id}:{hit.visitor}"
         raw = table.get(key)
         state = (

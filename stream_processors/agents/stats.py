@@ -1,26 +1,24 @@
 """Running statistics and anomaly rules per series.
 
-ingest.{transaction,web_vital,metric,check_in,error} ──route──► stats_by_series (one
-``SeriesPoints`` record per series per routed batch) ──fold──► series_stats table;
-anomalies ──► derived.anomalies + processors.incident_signals at once; snapshots of the
-changed series ──timer──► derived.stats. Both stages batch with ``take_events(BATCH,
-within=WITHIN_S)``, so an anomaly leaves at most ~2 * WITHIN_S after its event is consumed;
-one record per series per batch keeps the producer from sending a request per event.
+stats_by_series (one ``SeriesPoints`` per series and source partition per routed batch,
+from the router) ──fold──► series_stats table; anomalies ──► derived.anomalies +
+processors.incident_signals at once; snapshots of the changed series ──timer──►
+derived.stats. The fold batches with ``take_events(BATCH, within=WITHIN_S)``, so an
+anomaly leaves at most ~2 * WITHIN_S after its event is consumed by the router.
 
 Table writes go through ``SeriesTable.write`` with the partition of the batch's events:
 inside ``take_events`` Faust has no current event, so ``table[key] = value`` is refused
 ("Cannot modify table outside of agent/stream") and the changelog partition must be named.
 
-Redelivery: the table also keeps ``offset|<partition>``, the last applied offset of each
-partition of the repartition topic, written to the same changelog partition in the same
-batch as the states. After a crash the table is restored with both, and records at or
-below the mark are skipped, so a batch replayed from the last commit is never counted
-twice. A duplicate *produced* by a replayed route (same event, new offset) is not caught.
+Redelivery: each series' entry keeps, beside its state, the last source offset it applied
+per source partition (``logic.replay_guard``), written in the same changelog record. Points
+routed again after a crash (of the router or of this fold) are skipped, exactly.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,40 +26,42 @@ import faust
 import orjson
 
 from pulseline.records.incidents import INCIDENT_SIGNALS, IncidentSignal, Severity
-from pulseline.records.stats import ANOMALIES, STATS, STATS_BY_SERIES, STATS_CHANGELOG
-from pulseline.schemas import EventKind
+from pulseline.records.stats import (
+    ANOMALIES,
+    STATS,
+    STATS_BY_SERIES,
+    STATS_CHANGELOG,
+    SeriesPoints,
+)
 from pulseline.settings import ProcessorSettings
-from pulseline.topics import INGEST
+from stream_processors.control_plane import control_store, loaded
 from stream_processors.deadletter import DeadLetters
+from stream_processors.logic.replay_guard import fresh
 from stream_processors.logic.series import (
     INCIDENT_KINDS,
     TRANSACTION,
     Found,
     SeriesKey,
     SeriesState,
-    event_time,
     fold,
-    points,
     snapshot,
     tick,
     title,
 )
-from stream_processors.logic.thresholds import Thresholds
 from stream_processors.tables import changelogged_table
+from stream_processors.threshold_book import ThresholdBook
 
 BATCH = 2000
 WITHIN_S = 0.25
-SOURCES = (
-    EventKind.TRANSACTION,
-    EventKind.WEB_VITAL,
-    EventKind.METRIC,
-    EventKind.CHECK_IN,
-    EventKind.ERROR,
-)
+STAGE = "fold_series"
+RESEND_S = 600.0
 
 
 class SeriesTable:
-    """The Faust table of series states, with a decoded cache and explicit partitions."""
+    """The Faust table of series states, with a decoded cache and explicit partitions.
+
+    An entry is ``{"state": SeriesState.to_dict(), "marks": {source: last offset},
+    "at": when written}``."""
 
     def __init__(self, table: Any) -> None:
         self.table = table
@@ -73,29 +73,28 @@ class SeriesTable:
         cached = self.cache.get(key)
         if cached is not None and cached[0] is doc:
             return cached[1]
-        return SeriesState() if doc is None else SeriesState.from_dict(doc)
+        return SeriesState() if doc is None else SeriesState.from_dict(doc["state"])
 
-    def write(self, partition: int, key: str, state: SeriesState) -> None:
-        doc = state.to_dict()
-        self.put(partition, key, doc)
+    def marks(self, key: str) -> dict[str, int]:
+        doc = self.table.data.get(key)
+        return {} if doc is None else dict(doc["marks"])
+
+    def write(
+        self, partition: int, key: str, state: SeriesState, marks: dict[str, int] | None = None
+    ) -> None:
+        doc = {
+            "state": state.to_dict(),
+            "marks": self.marks(key) if marks is None else marks,
+            "at": time.time(),
+        }
+        self.table.data[key] = doc
+        self.table.send_changelog(partition, key, doc, "json", "json")
         self.cache[key] = (doc, state)
         self.partition_of[key] = partition
-
-    def mark(self, partition: int) -> int:
-        return int(self.table.data.get(f"offset|{partition}", -1))
-
-    def put(self, partition: int, key: str, value: Any) -> None:
-        self.table.data[key] = value
-        self.table.send_changelog(partition, key, value, "json", "json")
 
 
 def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> None:
     prefix = settings.topic_prefix
-    ingest = app.topic(
-        *(INGEST[kind].physical(prefix) for kind in SOURCES),
-        key_serializer="raw",
-        value_serializer="raw",
-    )
     by_series = app.topic(
         STATS_BY_SERIES.physical(prefix),
         partitions=settings.partitions,
@@ -112,30 +111,9 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
     table = SeriesTable(
         changelogged_table(app, settings, "series_stats", STATS_CHANGELOG, default=None)
     )
-    thresholds = Thresholds()  # TODO(lead): per-monitor overrides need the monitors ControlStore
+    control = control_store(app, settings)
+    book = ThresholdBook(lambda: control.view)
     dirty: set[str] = set()
-
-    @app.agent(ingest, name="route_by_series")
-    async def route(stream: Any) -> None:
-        async for events in stream.take_events(BATCH, within=WITHIN_S):
-            batches: dict[str, tuple[list[float], list[float], list[str]]] = {}
-            for event in events:
-                try:
-                    doc = orjson.loads(event.value)
-                    found = points(doc)
-                    at = event_time(doc) if found else 0.0
-                    event_id = str(doc["event_id"])
-                except Exception as exc:
-                    await dead.send(event, "route_by_series", f"{type(exc).__name__}: {exc}")
-                    continue
-                for key, value in found:
-                    batch = batches.setdefault(key.encode(), ([], [], []))
-                    batch[0].append(value)
-                    batch[1].append(at)
-                    batch[2].append(event_id)
-            for series, (values, ats, ids) in batches.items():
-                routed = {"series": series, "values": values, "ats": ats, "event_ids": ids}
-                await by_series.send(key=series.encode(), value=orjson.dumps(routed))
 
     async def publish(key: SeriesKey, found: Found, event_id: str) -> None:
         anomaly = found.anomaly
@@ -166,52 +144,61 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
         )
         await signals.send(key=dedup.encode(), value=signal.model_dump_json().encode())
 
-    @app.agent(by_series, name="fold_series")
+    @app.agent(by_series, name=STAGE)
     async def fold_series(stream: Any) -> None:
+        await loaded(app)  # the thresholds come from the control plane
         async for events in stream.take_events(BATCH, within=WITHIN_S):
-            groups: dict[str, tuple[int, list[float], list[float], list[str], list[Any]]] = {}
-            marks: dict[int, int] = {}
+            groups: dict[str, Group] = {}
             for event in events:
-                message = event.message
-                partition, offset = message.partition, message.offset
-                if partition not in marks:
-                    marks[partition] = table.mark(partition)
-                if offset <= marks[partition]:
-                    continue
-                marks[partition] = offset
                 try:
-                    routed = orjson.loads(event.value)
-                    series = routed["series"]
-                    SeriesKey.decode(series)
-                    values = [float(v) for v in routed["values"]]
-                    ats = [float(a) for a in routed["ats"]]
-                    ids = [str(i) for i in routed["event_ids"]]
-                    if not len(values) == len(ats) == len(ids):
+                    routed = SeriesPoints.model_validate_json(event.value)
+                    SeriesKey.decode(routed.series)
+                    if not len(routed.values) == len(routed.ats) == len(routed.event_ids):
                         raise ValueError("values, ats and event_ids differ in length")
+                    if len(routed.offsets) != len(routed.values):
+                        raise ValueError("offsets and values differ in length")
                 except Exception as exc:
-                    await dead.send(event, "fold_series", f"{type(exc).__name__}: {exc}")
+                    await dead.send(event, STAGE, f"{type(exc).__name__}: {exc}")
                     continue
-                group = groups.setdefault(series, (partition, [], [], [], []))
-                group[1].extend(values)
-                group[2].extend(ats)
-                group[3].extend(ids)
-                group[4].append(event)
+                series = routed.series
+                group = groups.get(series)
+                if group is None:
+                    group = groups[series] = Group(event.message.partition, table.marks(series))
+                kept, group.marks = fresh(group.marks, routed.source, routed.offsets)
+                group.values += [routed.values[i] for i in kept]
+                group.ats += [routed.ats[i] for i in kept]
+                group.ids += [routed.event_ids[i] for i in kept]
+                group.members.append(event)
             outputs: list[tuple[SeriesKey, Found, str]] = []
-            for series, (partition, values, times, ids, members) in groups.items():
+            for series, group in groups.items():
+                if not group.values:
+                    continue
                 key = SeriesKey.decode(series)
                 try:
-                    state, found = fold(key.family, table.state(series), values, times, thresholds)
+                    thresholds = book.for_series(key)
+                    state, found = fold(
+                        key.family, table.state(series), group.values, group.ats, thresholds
+                    )
                 except Exception as exc:
-                    for member in members:
-                        await dead.send(member, "fold_series", f"{type(exc).__name__}: {exc}")
+                    for member in group.members:
+                        await dead.send(member, STAGE, f"{type(exc).__name__}: {exc}")
                     continue
-                table.write(partition, series, state)
+                table.write(group.partition, series, state, group.marks)
                 dirty.add(series)
-                outputs += [(key, f, ids[f.index]) for f in found]
-            for partition, offset in marks.items():
-                table.put(partition, f"offset|{partition}", offset)
+                outputs += [(key, f, group.ids[f.index]) for f in found]
             for key, found_one, event_id in outputs:
                 await publish(key, found_one, event_id)
+
+    async def after_recovery() -> None:
+        # The timer writes only series of partitions this worker still owns; and a snapshot
+        # not yet sent when the partition moved or the worker died goes now.
+        source = by_series.get_topic_name()
+        owned = {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == source}
+        table.partition_of = {k: p for k, p in table.partition_of.items() if p in owned}
+        since = time.time() - RESEND_S
+        dirty.update(k for k, doc in table.table.data.items() if doc.get("at", 0.0) > since)
+
+    table.table.on_recover(after_recovery)
 
     @app.timer(settings.processors_emit_interval_s, name="emit_series_stats")  # type: ignore[untyped-decorator]
     async def emit() -> None:
@@ -220,7 +207,7 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
         closing = [k for k, p in table.partition_of.items() if _window_open(table, k)]
         for series in closing:
             key = SeriesKey.decode(series)
-            state, found = tick(table.state(series), now, thresholds)
+            state, found = tick(table.state(series), now, book.for_series(key))
             if state.window != table.state(series).window:
                 table.write(table.partition_of[series], series, state)
             for one in found:
@@ -228,9 +215,23 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
         changed = list(dirty)
         dirty.clear()
         for series in changed:
+            if series not in table.table.data:  # its partition moved on; the owner sends it
+                continue
             key = SeriesKey.decode(series)
             doc = snapshot(key, table.state(series), at)
             await stats_out.send(key=series.encode(), value=orjson.dumps(doc))
+
+
+@dataclass
+class Group:
+    """One series' points in a fold batch, after the replay guard."""
+
+    partition: int
+    marks: dict[str, int]
+    values: list[float] = field(default_factory=list)
+    ats: list[float] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    members: list[Any] = field(default_factory=list)
 
 
 def _window_open(table: SeriesTable, series: str) -> bool:

@@ -61,6 +61,6 @@ def snapshot(key: CountKey, count: int) -> dict[str, Any]:
     }
 
 
-def delta(key: CountKey, n: int) -> dict[str, Any]:
-    """The v1 ``CountDelta`` the route stage sends: ``n`` more events for ``key``."""
-    return {"schema_version": 1, "key": key.encode(), "n": n}
+def delta(key: str, source: str, offsets: list[int]) -> dict[str, Any]:
+    """The v1 ``CountDelta`` the router sends: the events at ``offsets`` of ``source``."""
+    return {"schema_version": 1, "key": key, "source": source, "offsets": offsets}

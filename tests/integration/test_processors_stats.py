@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from pulseline.records.incidents import INCIDENT_SIGNALS
 from pulseline.records.stats import ANOMALIES, STATS
 from pulseline.schemas import EventKind
 from pulseline.settings import ProcessorSettings
-from pulseline.topics import DEAD_LETTERS, INGEST
+from pulseline.topics import DEAD_LETTERS, INGEST, PROJECT_COUNTS
 from tests.helpers import consume_all, dumps, produce, stamped
 
 pytestmark = pytest.mark.integration
@@ -146,12 +147,6 @@ def test_a_slow_run_is_flagged_stats_match_numpy_and_poison_is_dead_lettered(
     asyncio.run(scenario())
 
 
-@pytest.mark.xfail(
-    reason="open defect (processors issue): after a restart the route stage can re-send a "
-    "batch it had already routed (new offsets), which the fold's offset marks do not catch; "
-    "CI saw count 50 for 40 events once. Fix: dedupe by the event ids the batch carries.",
-    strict=False,
-)
 def test_a_restarted_worker_resumes_from_the_changelog_without_double_counting(
     env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -178,5 +173,67 @@ def test_a_restarted_worker_resumes_from_the_changelog_without_double_counting(
             stop(proc)
         assert latest[series]["count"] == 40
         assert latest[series]["mean"] == pytest.approx(np.mean(values), rel=1e-12)
+
+    asyncio.run(scenario())
+
+
+async def latest_project_counts(settings: ProcessorSettings) -> dict[tuple[int, str], int]:
+    latest: dict[tuple[int, str], int] = {}
+    for record in await consume_all(
+        settings.bootstrap,
+        PROJECT_COUNTS.physical(settings.topic_prefix),
+        expect=10**6,
+        timeout_s=1.5,
+    ):
+        doc = orjson.loads(record.value)
+        key = (doc["project_id"], doc["kind"])
+        latest[key] = max(latest.get(key, 0), doc["count"])
+    return latest
+
+
+@pytest.mark.faults
+def test_a_worker_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    settings = ProcessorSettings.from_env(env)
+    topic = INGEST[EventKind.METRIC].physical(settings.topic_prefix)
+    total, first = 12_000, 9_000
+    ts = datetime.now(UTC).replace(second=30, microsecond=0).isoformat()
+    values = [float(i % 97) for i in range(total)]
+    docs = [
+        dumps(stamped("metric", 3, timestamp=ts, attributes={"name": "depth", "value": v}))
+        for v in values
+    ]
+    series = "3|metric|depth"
+
+    async def scenario() -> None:
+        log = tmp_path / "worker.log"
+        proc = start(env, log)
+        try:
+            await produce(settings.bootstrap, topic, docs[:first])
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60
+            seen = 0
+            while seen == 0:
+                assert loop.time() < deadline and proc.poll() is None, "no snapshot before kill"
+                latest = await latest_snapshots(settings)
+                seen = int(latest.get(series, {}).get("count", 0))
+        finally:
+            proc.kill()  # SIGKILL: no commit, no flush, no goodbye
+            proc.wait()
+        assert seen < first, f"the worker had finished ({seen}) before the kill; not mid-stream"
+        proc = start(env, log)
+        try:
+            await produce(settings.bootstrap, topic, docs[first:])
+            await wait_for_counts(settings, {series: total}, proc)
+            await asyncio.sleep(3)  # a double count would show as a later, larger snapshot
+            latest = await latest_snapshots(settings)
+            counts = await latest_project_counts(settings)
+        finally:
+            stop(proc)
+        assert latest[series]["count"] == total
+        assert latest[series]["mean"] == pytest.approx(np.mean(values), rel=1e-9)
+        assert latest[series]["stddev"] == pytest.approx(np.std(values, ddof=1), rel=1e-9)
+        assert counts[(3, "metric")] == total
 
     asyncio.run(scenario())

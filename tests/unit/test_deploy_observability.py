@@ -210,7 +210,29 @@ def test_the_worker_app_builds_with_the_endpoint_and_the_sensor() -> None:
     app = build_app(ProcessorSettings.from_env({"PULSELINE_TOPIC_PREFIX": "unit."}))
     sensors = [s for s in app.sensors if isinstance(s, metrics.AgentSensor)]
     assert len(sensors) == 1
-    assert sensors[0].agent_of_topic["unit.ingest.pageview"] == "route_by_project+sessions"
-    assert sensors[0].agent_of_topic["unit.ingest.metric"] == "route_by_project+route_by_series"
+    assert sensors[0].agent_of_topic["unit.ingest.pageview"] == "route"
+    assert sensors[0].agent_of_topic["unit.ingest.metric"] == "route"
     assert sensors[0].agent_of_topic["unit.processors.incident_signals"] == "incident_book"
     assert any(s.__name__ == "Endpoint" for s in app._extra_services)
+
+
+def test_a_topic_read_by_two_agents_is_refused_at_boot() -> None:
+    import faust
+
+    from pulseline.settings import ProcessorSettings
+
+    app = faust.App("unit-two-readers", broker="kafka://127.0.0.1:1", web_enabled=False)
+    topic = app.topic("unit.shared", value_serializer="raw")
+
+    @app.agent(topic, name="first")
+    async def first(stream: Any) -> None:
+        async for _ in stream:
+            pass
+
+    @app.agent(topic, name="second")
+    async def second(stream: Any) -> None:
+        async for _ in stream:
+            pass
+
+    with pytest.raises(RuntimeError, match=r"several read .*unit\.shared.*first.*second"):
+        metrics.install(app, ProcessorSettings.from_env({}))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from stream_processors.agents.stats import SeriesTable
@@ -26,16 +27,20 @@ def a_state() -> SeriesState:
 def test_a_write_goes_to_the_named_changelog_partition_as_json() -> None:
     raw = RecordingTable()
     table = SeriesTable(raw)
-    table.write(1, "7|metric|queue", a_state())
-    assert raw.sent == [(1, "7|metric|queue", a_state().to_dict(), "json", "json")]
-    assert raw.data["7|metric|queue"] == a_state().to_dict()
+    before = time.time()
+    table.write(1, "7|metric|queue", a_state(), {"ingest.metric:3": 12})
+    [(partition, key, doc, ks, vs)] = raw.sent
+    assert (partition, key, ks, vs) == (1, "7|metric|queue", "json", "json")
+    assert doc["state"] == a_state().to_dict() and doc["marks"] == {"ingest.metric:3": 12}
+    assert before <= doc["at"] <= time.time()
+    assert raw.data["7|metric|queue"] is doc
 
 
 def test_an_unknown_series_starts_empty_and_a_restored_one_is_decoded() -> None:
     raw = RecordingTable()
     table = SeriesTable(raw)
     assert table.state("7|metric|queue") == SeriesState()
-    raw.data["7|metric|queue"] = a_state().to_dict()  # as recovery from the changelog would
+    raw.data["7|metric|queue"] = {"state": a_state().to_dict(), "marks": {}}  # as recovered
     assert table.state("7|metric|queue") == a_state()
 
 
@@ -44,14 +49,15 @@ def test_a_cached_state_is_dropped_once_recovery_replaces_the_document() -> None
     table = SeriesTable(raw)
     table.write(0, "k", a_state())
     assert table.state("k") is table.cache["k"][1]
-    raw.data["k"] = SeriesState().to_dict()
+    raw.data["k"] = {"state": SeriesState().to_dict(), "marks": {}}
     assert table.state("k") == SeriesState()
 
 
-def test_the_offset_mark_is_minus_one_until_written_then_what_was_put() -> None:
+def test_marks_start_empty_and_a_write_without_marks_keeps_the_stored_ones() -> None:
     raw = RecordingTable()
     table = SeriesTable(raw)
-    assert table.mark(0) == -1
-    table.put(0, "offset|0", 41)
-    assert table.mark(0) == 41 and table.mark(1) == -1
-    assert raw.sent[-1][:3] == (0, "offset|0", 41)
+    assert table.marks("k") == {}
+    table.write(0, "k", a_state(), {"ingest.metric:0": 41})
+    table.write(0, "k", a_state())  # the timer's write: no new points
+    assert table.marks("k") == {"ingest.metric:0": 41}
+    assert raw.sent[-1][2]["marks"] == {"ingest.metric:0": 41}

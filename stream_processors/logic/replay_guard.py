@@ -1,0 +1,29 @@
+"""Apply each ingest event once downstream of the router. Pure: no Faust.
+
+The router names every event it passes on by its source partition and offset. A worker
+that dies before committing routes the same events again from the last commit, possibly
+cut into different batches, so a fold can meet an event twice. One router owns a source
+partition at a time and Kafka keeps each partition's order, so the events of one source
+partition reach a fold key in offset order: the highest offset applied per key and source
+is all a fold must remember. The memory is exact, not a time window, and costs one integer
+per key and source partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+def source_id(topic: str, partition: int) -> str:
+    return f"{topic}:{partition}"
+
+
+def fresh(
+    marks: Mapping[str, int], source: str, offsets: Sequence[int]
+) -> tuple[list[int], dict[str, int]]:
+    """Which of ``offsets`` (ascending) are new for ``source``, and the marks after them."""
+    last = marks.get(source, -1)
+    keep = [i for i, offset in enumerate(offsets) if offset > last]
+    if not keep:
+        return [], dict(marks)
+    return keep, {**marks, source: offsets[keep[-1]]}
