@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from pulseline.deadletter import DeadLetterInfo
-from pulseline.records.incidents import INCIDENT_SIGNALS
+from pulseline.records.incidents import INCIDENT_SIGNALS, INCIDENTS
 from pulseline.records.stats import ANOMALIES, STATS
 from pulseline.schemas import EventKind
 from pulseline.settings import ProcessorSettings
@@ -235,5 +235,51 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
         assert latest[series]["mean"] == pytest.approx(np.mean(values), rel=1e-9)
         assert latest[series]["stddev"] == pytest.approx(np.std(values, ddof=1), rel=1e-9)
         assert counts[(3, "metric")] == total
+
+    asyncio.run(scenario())
+
+
+def test_output_size_drop_slow_endpoint_and_error_spike_open_incidents(
+    env: dict[str, str], worker: subprocess.Popen[bytes]
+) -> None:
+    settings = ProcessorSettings.from_env(env)
+    prefix = settings.topic_prefix
+
+    def export(size: float) -> bytes:
+        attributes = {"monitor": "export", "status": "ok", "output_size": size}
+        return dumps(stamped("check_in", 1, attributes=attributes))
+
+    sizes = [1000.0, 1010.0, 990.0, 1005.0, 995.0, 1000.0, 1002.0, 100.0]
+    slow = stamped("transaction", 1, attributes={"route": "/report", "duration_ms": 6000})
+    errors = [
+        dumps(stamped("error", 1, attributes={"message": "boom", "type": "RuntimeError"}))
+        for _ in range(12)
+    ]
+
+    async def scenario() -> None:
+        checks = INGEST[EventKind.CHECK_IN].physical(prefix)
+        await produce(settings.bootstrap, checks, [export(s) for s in sizes])
+        await produce(
+            settings.bootstrap, INGEST[EventKind.TRANSACTION].physical(prefix), [dumps(slow)]
+        )
+        await produce(settings.bootstrap, INGEST[EventKind.ERROR].physical(prefix), errors)
+        wanted = {"output_size_anomaly", "slow_endpoint", "error_spike"}
+        found: dict[str, dict[str, Any]] = {}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while set(found) != wanted:
+            assert loop.time() < deadline, f"incidents so far: {sorted(found)}"
+            assert worker.poll() is None, "the worker died"
+            for record in await consume_all(
+                settings.bootstrap, INCIDENTS.physical(prefix), expect=10**6, timeout_s=1.5
+            ):
+                doc = orjson.loads(record.value)
+                if doc["kind"] in wanted and doc["state"] == "open":
+                    found[doc["kind"]] = doc
+        assert "90%" in found["output_size_anomaly"]["explanation"]
+        assert found["slow_endpoint"]["explanation"].startswith("took 6.0 s, over the 5.0 s")
+        assert found["error_spike"]["explanation"].startswith(
+            "10 errors in the 5 min window"
+        )  # alerts at the 10th
 
     asyncio.run(scenario())
