@@ -1,34 +1,12 @@
-from datetime import UTC, datetime
-
-import orjson
 import pydantic
 import pytest
 
-from pulseline.control.entities import (
-    ControlRecord,
-    Entity,
-    Monitor,
-    Project,
-    Schedule,
-    record_key,
-    type_of,
-)
+from pulseline.control.entities import Monitor, Project, Schedule
 from pulseline.control.view import ControlView
 from stream_processors.logic.series import DURATION, OUTPUT_SIZE, SeriesKey
 from stream_processors.logic.thresholds import Thresholds
 from stream_processors.threshold_book import ThresholdBook
-
-NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def put(view: ControlView, entity: Entity, offset: int) -> None:
-    kind = type_of(entity)
-    record = ControlRecord(
-        type=kind, id=str(entity.id), data=entity.model_dump(mode="json"), updated_at=NOW
-    )
-    view.apply(
-        record_key(kind, entity.id).encode(), orjson.dumps(record.model_dump(mode="json")), offset
-    )
+from tests.unit.test_control_view import put
 
 
 def project(**thresholds: float) -> Project:
