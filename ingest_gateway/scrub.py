@@ -9,7 +9,8 @@ default data scrubber:
 - a ``[name, value]`` pair whose name is sensitive (Sentry's list form of
   ``request.headers``) keeps its name and loses its value;
 - a Luhn-valid run of 13 to 19 digits, optionally split by single spaces or dashes,
-  inside any string value becomes ``FILTERED``; the rest of the string stays.
+  standing as a word of its own inside any string value becomes ``FILTERED``; the rest
+  of the string stays.
 
 Containers nested deeper than ``MAX_DEPTH`` are replaced by ``FILTERED``: what cannot
 be inspected is not passed on. Top-level event fields (``distinct_id`` ...) are not
@@ -39,7 +40,9 @@ SENSITIVE_KEYS = (
 )
 MAX_DEPTH = 16
 _MIN_CARD_CHARS = 13
-_CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d])")
+# Bounded by non-word characters on both sides, so the digit runs inside a UUID or a hex
+# id (``81a92859-8519-4046-87f0-…``) are not taken for a card number.
+_CARD = re.compile(r"(?<![\w-])\d(?:[ -]?\d){12,18}(?!\w|-\w)")
 # Cheap rejection before the card pattern: no run of four digits, no card number.
 _FOUR_DIGITS = re.compile(r"\d{4}")
 

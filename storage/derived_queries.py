@@ -260,18 +260,9 @@ def deliveries(
     until: datetime,
     incident_id: str | None,
 ) -> Sql:
-    after, params = _scoped(project_id, page, cursor)
-    params.update(since=utc(since), until=utc(until))
-    where = ""
-    if incident_id is not None:
-        where = " AND incident_id = {incident:String}"
-        params["incident"] = incident_id
-    order = page.order().replace(" LIMIT", " LIMIT 1 BY delivery_id, attempt, status LIMIT")
-    return (
-        f"SELECT * FROM {db}.deliveries WHERE project_id = {{project:UInt32}} "
-        f"AND at >= {{since:{TS}}} AND at < {{until:{TS}}}{where}{after} ORDER BY {order}",
-        params,
-    )
+    match = None if incident_id is None else ("incident_id", incident_id)
+    scope = (project_id, page, cursor, since, until)
+    return _log_page(db, "deliveries", "delivery_id, attempt, status", scope, match)
 
 
 ANOMALY_PAGE = (("at", TS), ("series", "String"), ("rule", "String"), ("event_id", "String"))
@@ -286,15 +277,30 @@ def anomalies(
     until: datetime,
     family: str | None,
 ) -> Sql:
+    match = None if family is None else ("family", family)
+    scope = (project_id, page, cursor, since, until)
+    return _log_page(db, "anomalies", "at, series, rule, event_id", scope, match)
+
+
+def _log_page(
+    db: str,
+    table: str,
+    identity: str,
+    scope: tuple[int, Page, str | None, datetime, datetime],
+    match: tuple[str, str] | None,
+) -> Sql:
+    """A page of an append-only log table in ``[since, until)``, optionally where one
+    String column equals a value, each row once (``LIMIT 1 BY`` its identity)."""
+    project_id, page, cursor, since, until = scope
     after, params = _scoped(project_id, page, cursor)
     params.update(since=utc(since), until=utc(until))
     where = ""
-    if family is not None:
-        where = " AND family = {family:String}"
-        params["family"] = family
-    order = page.order().replace(" LIMIT", " LIMIT 1 BY at, series, rule, event_id LIMIT")
+    if match is not None:
+        where = f" AND {match[0]} = {{match:String}}"
+        params["match"] = match[1]
+    order = page.order().replace(" LIMIT", f" LIMIT 1 BY {identity} LIMIT")
     return (
-        f"SELECT * FROM {db}.anomalies WHERE project_id = {{project:UInt32}} "
+        f"SELECT * FROM {db}.{table} WHERE project_id = {{project:UInt32}} "
         f"AND at >= {{since:{TS}}} AND at < {{until:{TS}}}{where}{after} ORDER BY {order}",
         params,
     )

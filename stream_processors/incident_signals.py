@@ -1,4 +1,5 @@
-"""Apply ``IncidentSignal``s to the ``IncidentBook``; keep the book's incidents as JSON. Pure.
+"""Detector requests to ``IncidentSignal``s and signals to the ``IncidentBook``; keep the
+book's incidents as JSON. Pure.
 
 The incidents agent stores the book in a Faust table whose values must be JSON-able;
 ``JsonIncidents`` presents such a mapping as the ``MutableMapping[str, Incident]`` the book
@@ -8,10 +9,38 @@ expects.
 from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
+from datetime import datetime
 from typing import Any
 
 from pulseline.records.incidents import Incident, IncidentSignal
-from stream_processors.logic.incidents import IncidentBook, IncidentRequest
+from stream_processors.logic.incidents import IncidentBook, IncidentRequest, ResolveRequest
+
+
+def signal_of(
+    request: IncidentRequest | ResolveRequest, at: datetime, project_id: int | None = None
+) -> IncidentSignal:
+    """The signal a detector sends for ``request``; ``project_id`` labels a resolve."""
+    if isinstance(request, ResolveRequest):
+        return IncidentSignal(
+            action="resolve",
+            dedup_key=request.dedup_key,
+            at=at,
+            project_id=project_id,
+            reason=request.reason,
+        )
+    return IncidentSignal(
+        action="open",
+        dedup_key=request.dedup_key,
+        at=at,
+        project_id=request.project_id,
+        kind=request.kind,
+        severity=request.severity,
+        title=request.title,
+        explanation=request.explanation,
+        links=dict(request.links),
+        monitor_id=request.monitor_id,
+        tags=list(request.tags),
+    )
 
 
 class JsonIncidents(MutableMapping[str, Incident]):

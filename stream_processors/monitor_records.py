@@ -13,10 +13,9 @@ from typing import Any
 
 from pulseline.control.entities import EntityType, Monitor
 from pulseline.control.view import ControlView
-from pulseline.records.incidents import IncidentSignal
 from pulseline.records.monitors import OUTPUT_TAIL_CHARS, MonitorStateRow, RunRecord
 from stream_processors.logic import monitors as sm
-from stream_processors.logic.incidents import IncidentKind, IncidentRequest, ResolveRequest
+from stream_processors.logic.incidents import IncidentKind
 from stream_processors.logic.schedule import as_utc, next_expected
 
 
@@ -107,26 +106,6 @@ def state_row(state: sm.MonitorState, monitor: Monitor, now: datetime) -> Monito
         last_ping_at=state.last_ping,
         next_expected_at=expected,
         version=version(now),
-    )
-
-
-def signal(request: IncidentRequest | ResolveRequest, now: datetime) -> IncidentSignal:
-    if isinstance(request, ResolveRequest):
-        return IncidentSignal(
-            action="resolve", dedup_key=request.dedup_key, at=now, reason=request.reason
-        )
-    return IncidentSignal(
-        action="open",
-        dedup_key=request.dedup_key,
-        at=now,
-        project_id=request.project_id,
-        kind=request.kind,
-        severity=request.severity,
-        title=request.title,
-        explanation=request.explanation,
-        links=dict(request.links),
-        monitor_id=request.monitor_id,
-        tags=list(request.tags),
     )
 
 

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from pulseline.ports import free_port
 
 
 def stamped(kind: str = "event", project_id: int = 1, **over: Any) -> dict[str, Any]:
@@ -76,3 +83,27 @@ async def eventually(
 
 def dumps(doc: dict[str, Any]) -> bytes:
     return orjson.dumps(doc)
+
+
+def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """A real processors worker (``python -m stream_processors``), logging to ``log_path``."""
+    settings = {
+        "PULSELINE_PROCESSORS_EMIT_INTERVAL_S": "0.3",
+        "PULSELINE_PROCESSORS_WEB_PORT": str(free_port()),
+    }
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "stream_processors"],
+            env={**os.environ, **env, **settings},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

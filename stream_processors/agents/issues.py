@@ -18,7 +18,7 @@ from typing import Any
 
 import faust
 
-from pulseline.records.incidents import INCIDENT_SIGNALS, IncidentSignal
+from pulseline.records.incidents import INCIDENT_SIGNALS
 from pulseline.records.issues import (
     ERROR_GROUPS,
     ERRORS_BY_FINGERPRINT,
@@ -34,9 +34,9 @@ from pulseline.records.issues import (
 from pulseline.schemas import Event
 from pulseline.settings import ProcessorSettings
 from stream_processors.deadletter import DeadLetters
+from stream_processors.incident_signals import signal_of
 from stream_processors.logic import issues as lifecycle
 from stream_processors.logic.fingerprint import group
-from stream_processors.logic.incidents import IncidentRequest, ResolveRequest
 from stream_processors.tables import changelogged_table
 
 COMMANDS = {
@@ -65,30 +65,6 @@ def issue_row(issue: lifecycle.Issue) -> IssueRow:
     )
 
 
-def signal(
-    request: IncidentRequest | ResolveRequest, project_id: int, at: datetime
-) -> IncidentSignal:
-    if isinstance(request, ResolveRequest):
-        return IncidentSignal(
-            action="resolve",
-            dedup_key=request.dedup_key,
-            at=at,
-            project_id=project_id,
-            reason=request.reason,
-        )
-    return IncidentSignal(
-        action="open",
-        dedup_key=request.dedup_key,
-        at=at,
-        project_id=request.project_id,
-        kind=request.kind,
-        severity=request.severity,
-        title=request.title,
-        explanation=request.explanation,
-        links=dict(request.links),
-    )
-
-
 def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> None:
     prefix = settings.topic_prefix
 
@@ -109,7 +85,7 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
         await rows.send(key=key, value=issue_row(issue).model_dump_json().encode())
         for transition in transitions:
             if transition.request is not None:
-                wish = signal(transition.request, issue.project_id, at)
+                wish = signal_of(transition.request, at, issue.project_id)
                 await signals.send(
                     key=wish.dedup_key.encode(), value=wish.model_dump_json().encode()
                 )

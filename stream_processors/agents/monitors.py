@@ -41,6 +41,7 @@ from pulseline.settings import ProcessorSettings
 from stream_processors import monitor_records as rows
 from stream_processors.control_plane import control_store, loaded
 from stream_processors.deadletter import DeadLetters
+from stream_processors.incident_signals import signal_of
 from stream_processors.logic import monitors as sm
 from stream_processors.logic.due_index import DueIndex
 from stream_processors.tables import changelogged_table
@@ -93,7 +94,7 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
                 run = rows.run_row(output, monitor, now, tail if output.status != "lost" else None)
                 await runs.send(key=monitor_key, value=orjson.dumps(run.to_json()))
             else:
-                sig = rows.signal(output, now)
+                sig = signal_of(output, now)
                 await signals.send(
                     key=sig.dedup_key.encode(), value=orjson.dumps(sig.model_dump(mode="json"))
                 )

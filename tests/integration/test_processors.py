@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
-import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import orjson
 import pytest
@@ -21,25 +16,6 @@ from pulseline.topics import DEAD_LETTERS, INGEST, PROJECT_COUNTS
 from tests.helpers import consume_all, dumps, produce, stamped
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def worker(env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    log = (tmp_path / "worker.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stream_processors"],
-        env={**os.environ, **env, "PULSELINE_PROCESSORS_EMIT_INTERVAL_S": "0.3"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    yield proc
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
 
 
 def test_it_counts_events_per_project_and_dead_letters_poison(

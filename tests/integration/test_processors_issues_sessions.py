@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -30,25 +26,6 @@ from tests.helpers import stamped
 pytestmark = pytest.mark.integration
 PROJECT = 5
 Records = list[dict[str, Any]]
-
-
-@pytest.fixture
-def worker(env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    log = (tmp_path / "worker.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stream_processors"],
-        env={**os.environ, **env, "PULSELINE_PROCESSORS_EMIT_INTERVAL_S": "0.3"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    yield proc
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
 
 
 async def send(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,13 +19,12 @@ from pulseline.control.entities import EntityType, Monitor, Project
 from pulseline.control.service import ControlService
 from pulseline.control.store import ControlStore
 from pulseline.deadletter import DeadLetterInfo
-from pulseline.ports import free_port
 from pulseline.records.incidents import INCIDENTS
 from pulseline.records.monitors import MONITOR_STATES, RUNS
 from pulseline.schemas import EventKind
 from pulseline.settings import CommonSettings
 from pulseline.topics import DEAD_LETTERS, INGEST
-from tests.helpers import stamped
+from tests.helpers import stamped, start_worker, stop_worker
 
 pytestmark = pytest.mark.integration
 
@@ -60,32 +56,6 @@ async def provision(settings: CommonSettings) -> tuple[Project, Monitor, Monitor
         return project, monitors[0], monitors[1]
     finally:
         await store.stop()
-
-
-def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "stream_processors"],
-            env={**os.environ, **env, "PULSELINE_PROCESSORS_WEB_PORT": str(free_port())},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def stop_worker(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-@pytest.fixture
-def worker(env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    proc = start_worker(env, tmp_path / "worker.log")
-    yield proc
-    stop_worker(proc)
 
 
 def check_in(project: Project, slug: str, status: str, at: datetime, **attrs: Any) -> bytes:

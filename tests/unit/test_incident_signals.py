@@ -6,8 +6,7 @@ import pytest
 
 from alerting.incident import Incident as AlertIncident
 from pulseline.records.incidents import IncidentKind, IncidentSignal, IncidentState, Severity
-from stream_processors import monitor_records
-from stream_processors.incident_signals import JsonIncidents, apply_signal
+from stream_processors.incident_signals import JsonIncidents, apply_signal, signal_of
 from stream_processors.logic.incidents import IncidentBook, IncidentRequest
 
 T0 = datetime(2026, 5, 1, 12, tzinfo=UTC)
@@ -77,7 +76,7 @@ def test_an_incident_keeps_the_monitor_and_tags_alerting_routes_on() -> None:
         monitor_id="m1",
         tags=("db", "nightly"),
     )
-    signal = monitor_records.signal(request, T0)
+    signal = signal_of(request, T0)
     incident = apply_signal(IncidentBook(), signal)
     assert incident is not None
     assert (incident.monitor_id, incident.tags) == ("m1", ["db", "nightly"])

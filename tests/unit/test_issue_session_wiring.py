@@ -6,8 +6,9 @@ import pytest
 
 from pulseline.records.issues import IssueRow
 from pulseline.records.sessions import SessionRow, SessionTableEntry
-from stream_processors.agents.issues import issue_row, signal
+from stream_processors.agents.issues import issue_row
 from stream_processors.agents.sessions import FORGET_AFTER, deadline
+from stream_processors.incident_signals import signal_of
 from stream_processors.logic.fingerprint import group
 from stream_processors.logic.incidents import ResolveRequest
 from stream_processors.logic.issues import EventFacts, Issue, resolve, step
@@ -51,7 +52,7 @@ def test_an_issue_row_carries_the_user_estimate_and_version() -> None:
 def test_a_new_issue_becomes_an_open_signal_with_its_kind_and_severity() -> None:
     _, transitions = step(None, facts(1, "ada"), T0)
     assert transitions[0].request is not None
-    wish = signal(transitions[0].request, 7, T0)
+    wish = signal_of(transitions[0].request, T0, 7)
     assert (wish.action, wish.kind, wish.severity, wish.project_id) == (
         "open",
         "new_issue",
@@ -62,7 +63,7 @@ def test_a_new_issue_becomes_an_open_signal_with_its_kind_and_severity() -> None
 
 
 def test_a_resolve_request_becomes_a_resolve_signal_with_its_reason() -> None:
-    wish = signal(ResolveRequest("issue:7:abc", "issue resolved"), 7, T0)
+    wish = signal_of(ResolveRequest("issue:7:abc", "issue resolved"), T0, 7)
     assert (wish.action, wish.dedup_key, wish.reason, wish.kind) == (
         "resolve",
         "issue:7:abc",

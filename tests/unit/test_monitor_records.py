@@ -8,6 +8,7 @@ from pulseline.control.entities import ControlRecord, Monitor, Schedule, record_
 from pulseline.control.view import ControlView
 from pulseline.records.monitors import OUTPUT_TAIL_CHARS, MonitorStateRow, RunRecord
 from stream_processors import monitor_records as rows
+from stream_processors.incident_signals import signal_of
 from stream_processors.logic import monitors as sm
 from stream_processors.logic.incidents import (
     IncidentKind,
@@ -86,8 +87,8 @@ def test_run_rows_round_trip_through_json() -> None:
 
 def test_detector_outputs_become_incident_signals() -> None:
     request = IncidentRequest(7, IncidentKind.MONITOR_FAILED, Severity.ERROR, "k", "t", "e")
-    opened = rows.signal(request, T0)
-    resolved = rows.signal(ResolveRequest("k", "recovered"), T0)
+    opened = signal_of(request, T0)
+    resolved = signal_of(ResolveRequest("k", "recovered"), T0)
     assert (opened.action, opened.kind, opened.project_id, opened.at) == (
         "open",
         IncidentKind.MONITOR_FAILED,
