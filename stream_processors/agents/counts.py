@@ -23,6 +23,7 @@ from pulseline.schemas import CountDelta
 from pulseline.settings import ProcessorSettings
 from pulseline.topics import PROJECT_COUNTS, PROJECT_COUNTS_BY_PROJECT, PROJECT_COUNTS_CHANGELOG
 from stream_processors.deadletter import DeadLetters
+from stream_processors.in_order import InOrder
 from stream_processors.logic.counts import CountKey, snapshot
 from stream_processors.logic.replay_guard import fresh
 from stream_processors.tables import changelogged_table
@@ -45,7 +46,10 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
 
     @app.agent(by_project, name=STAGE)
     async def count(stream: Any) -> None:
+        in_order = InOrder(app, STAGE)
         async for event in stream.events():
+            if not await in_order.admit(event):
+                continue
             try:
                 routed = CountDelta.model_validate_json(event.value)
                 key = CountKey.decode(routed.key).encode()

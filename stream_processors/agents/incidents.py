@@ -20,6 +20,7 @@ from pulseline.records.incidents import (
 )
 from pulseline.settings import ProcessorSettings
 from stream_processors.deadletter import DeadLetters
+from stream_processors.in_order import InOrder
 from stream_processors.incident_signals import JsonIncidents, apply_signal
 from stream_processors.logic.incidents import IncidentBook
 from stream_processors.tables import changelogged_table
@@ -38,7 +39,10 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
 
     @app.agent(signals, name=STAGE)
     async def keep_book(stream: Any) -> None:
+        in_order = InOrder(app, STAGE)
         async for event in stream.events():
+            if not await in_order.admit(event):
+                continue
             try:
                 signal = IncidentSignal.model_validate_json(event.value)
                 incident = apply_signal(book, signal)

@@ -34,6 +34,7 @@ from pulseline.records.issues import (
 from pulseline.schemas import Event
 from pulseline.settings import ProcessorSettings
 from stream_processors.deadletter import DeadLetters
+from stream_processors.in_order import InOrder
 from stream_processors.incident_signals import signal_of
 from stream_processors.logic import issues as lifecycle
 from stream_processors.logic.fingerprint import group
@@ -126,7 +127,10 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
 
     @app.agent(inputs, name="issues")
     async def fold(stream: Any) -> None:
+        in_order = InOrder(app, "issues")
         async for event in stream.events():
+            if not await in_order.admit(event):
+                continue
             try:
                 if event.message.topic == commands_name:
                     await on_command(event.value)

@@ -41,6 +41,7 @@ from pulseline.settings import ProcessorSettings
 from stream_processors import monitor_records as rows
 from stream_processors.control_plane import control_store, loaded
 from stream_processors.deadletter import DeadLetters
+from stream_processors.in_order import InOrder
 from stream_processors.incident_signals import signal_of
 from stream_processors.logic import monitors as sm
 from stream_processors.logic.due_index import DueIndex
@@ -112,7 +113,10 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
     @app.agent(check_ins, name=STAGE)
     async def follow_check_ins(stream: Any) -> None:
         await loaded(app)
+        in_order = InOrder(app, STAGE)
         async for event in stream.events():
+            if not await in_order.admit(event):
+                continue
             try:
                 doc = orjson.loads(event.value)
                 project_id = int(doc["project_id"])

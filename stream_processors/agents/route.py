@@ -34,6 +34,7 @@ from pulseline.records.stats import STATS_BY_SERIES
 from pulseline.settings import ProcessorSettings
 from pulseline.topics import INGEST, PROJECT_COUNTS_BY_PROJECT
 from stream_processors.deadletter import DeadLetters
+from stream_processors.in_order import InOrder
 from stream_processors.logic.counts import count_key, delta
 from stream_processors.logic.fingerprint import group
 from stream_processors.logic.replay_guard import source_id
@@ -123,10 +124,12 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
 
     @app.agent(ingest, name=STAGE)
     async def route(stream: Any) -> None:
+        in_order = InOrder(app, STAGE)
         async for events in stream.take_events(BATCH, within=WITHIN_S):
             batch = Batch()
             for event in events:
-                await one(event, batch)
+                if await in_order.admit(event):
+                    await one(event, batch)
             for (counter, source), offsets in batch.counts.items():
                 project = counter.split("|", 1)[0]
                 value = orjson.dumps(delta(counter, source, offsets))

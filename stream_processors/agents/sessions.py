@@ -36,6 +36,7 @@ from pulseline.records.sessions import (
 from pulseline.schemas import Event
 from pulseline.settings import ProcessorSettings
 from stream_processors.deadletter import DeadLetters
+from stream_processors.in_order import InOrder
 from stream_processors.logic import sessions as visits
 from stream_processors.logic.due_index import DueIndex
 from stream_processors.tables import changelogged_table
@@ -121,7 +122,10 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
 
     @app.agent(sources, name="sessions")
     async def sessionize(stream: Any) -> None:
+        in_order = InOrder(app, "sessions")
         async for event in stream.events():
+            if not await in_order.admit(event):
+                continue
             try:
                 if event.message.topic == ticks_name:
                     await on_tick(event.message)

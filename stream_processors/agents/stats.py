@@ -36,6 +36,7 @@ from pulseline.records.stats import (
 from pulseline.settings import ProcessorSettings
 from stream_processors.control_plane import control_store, loaded
 from stream_processors.deadletter import DeadLetters
+from stream_processors.in_order import InOrder
 from stream_processors.logic.replay_guard import fresh
 from stream_processors.logic.series import (
     INCIDENT_KINDS,
@@ -147,9 +148,12 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
     @app.agent(by_series, name=STAGE)
     async def fold_series(stream: Any) -> None:
         await loaded(app)  # the thresholds come from the control plane
+        in_order = InOrder(app, STAGE)
         async for events in stream.take_events(BATCH, within=WITHIN_S):
             groups: dict[str, Group] = {}
             for event in events:
+                if not await in_order.admit(event):
+                    continue
                 try:
                     routed = SeriesPoints.model_validate_json(event.value)
                     SeriesKey.decode(routed.series)
