@@ -83,12 +83,27 @@ class Digest:
     window_start: datetime
     incidents: tuple[Incident, ...]
 
+    @property
+    def project_id(self) -> int:
+        return self.incidents[0].project_id
+
     def counts(self) -> dict[str, int]:
         """Transitions per event type, e.g. ``{"incident.opened": 3}``."""
-        out: dict[str, int] = {}
-        for incident in self.incidents:
-            out[incident.event_type] = out.get(incident.event_type, 0) + 1
-        return out
+        return _tally(i.event_type for i in self.incidents)
+
+    def kinds(self) -> dict[str, int]:
+        return _tally(i.kind for i in self.incidents)
+
+    def severities(self) -> dict[str, int]:
+        return _tally(i.severity for i in self.incidents)
+
+
+def _tally(values: Iterable[str]) -> dict[str, int]:
+    """Counts in first-seen order."""
+    out: dict[str, int] = {}
+    for value in values:
+        out[value] = out.get(value, 0) + 1
+    return out
 
 
 def group_digests(routed: Iterable[tuple[str, Incident]], window: timedelta) -> list[Digest]:

@@ -45,18 +45,28 @@ class Job:
         )
 
 
-def record(
-    job: Job, result: Attempt, latency_ms: float | None, now: datetime, rng: random.Random
-) -> Delivery:
+@dataclass(frozen=True)
+class Verdict:
+    status: DeliveryStatus
+    next_attempt_at: datetime | None
+    error: str
+
+
+def judge(attempt: int, result: Attempt, now: datetime, rng: random.Random) -> Verdict:
+    """What attempt number ``attempt`` came to, and when to try again if at all."""
     status = STATUS.get(result.outcome, DeliveryStatus.RETRYING)
-    next_at: datetime | None = None
     error = "" if status is DeliveryStatus.DELIVERED else result.detail
-    if status is DeliveryStatus.RETRYING:
-        delay = retry_delay(job.attempt, rng)
-        if delay is None:
-            status, error = DeliveryStatus.FAILED, f"gave up after {job.attempt} attempts: {error}"
-        else:
-            next_at = now + timedelta(seconds=delay)
+    if status is not DeliveryStatus.RETRYING:
+        return Verdict(status, None, error)
+    delay = retry_delay(attempt, rng)
+    if delay is None:
+        return Verdict(DeliveryStatus.FAILED, None, f"gave up after {attempt} attempts: {error}")
+    return Verdict(status, now + timedelta(seconds=delay), error)
+
+
+def written(
+    job: Job, verdict: Verdict, result: Attempt, latency_ms: float | None, now: datetime
+) -> Delivery:
     incident = job.incident
     return Delivery(
         delivery_id=job.delivery_id,
@@ -69,11 +79,17 @@ def record(
         channel_id=job.channel.id,
         channel_type=job.channel.type,
         attempt=job.attempt,
-        status=status,
+        status=verdict.status,
         http_status=result.status,
         latency_ms=latency_ms,
-        error=error,
+        error=verdict.error,
         at=now,
-        next_attempt_at=next_at,
+        next_attempt_at=verdict.next_attempt_at,
         incident=incident.to_json(),
     )
+
+
+def record(
+    job: Job, result: Attempt, latency_ms: float | None, now: datetime, rng: random.Random
+) -> Delivery:
+    return written(job, judge(job.attempt, result, now, rng), result, latency_ms, now)

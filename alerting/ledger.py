@@ -3,7 +3,8 @@
 ``apply`` takes records in any order per delivery id's attempts (a later attempt wins). From
 them the ledger answers: was this transition already notified to this channel (noise
 control: one notification per (incident, state, channel), whatever its version), which
-deliveries still wait for a retry, and which open incidents are due a reminder.
+deliveries still wait for a retry, and which open incidents are due a reminder. A digest
+writes one record per member, so each member transition counts as handled on its own.
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ class Ledger:
 
     def was_handled(self, incident: Incident, channel_id: str) -> bool:
         return (incident.id, incident.state, channel_id) in self.handled
+
+    def open_handled(self, incident: Incident, channel_id: str) -> bool:
+        """Whether this channel was told (or is being told) that ``incident`` opened."""
+        return (incident.id, "open", channel_id) in self.handled
 
     def pending(self) -> list[Delivery]:
         """Latest attempts that asked for a retry, soonest first."""

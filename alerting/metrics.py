@@ -39,6 +39,18 @@ class AlertingMetrics:
             buckets=SECONDS,
             registry=r,
         )
+        self.held_back = Counter(
+            "pulseline_alert_held_back_total",
+            "Transitions not notified to a channel, by reason (flapping)",
+            ["reason"],
+            registry=r,
+        )
+        self.digested = Counter(
+            "pulseline_alert_digested_total",
+            "Transitions sent inside a digest rather than alone, by channel type",
+            ["channel_type"],
+            registry=r,
+        )
         self.rejected = Counter(
             "pulseline_alert_incidents_rejected_total",
             "Incident records that could not be read, by reason",

@@ -3,12 +3,15 @@
 The path of one incident transition (a record on ``derived.incidents``):
 
 1. route it with the control plane's rules and channels (``alerting.routing``);
-2. skip each channel already told of this (incident, state): one notification per transition;
-3. make the first attempt (``alerting.dispatch``) and write its ``Delivery`` to
+2. skip each channel already told of this (incident, state): one notification per transition,
+   and a monitor failure below the flapping threshold (``alerting.noise``);
+3. hold what was polled for the digest window, then send a channel's burst as one digest
+   (``alerting.lanes``, ``alerting.digest``) and the rest one by one;
+4. make the first attempt (``alerting.dispatch``) and write its ``Delivery`` records to
    ``alerting.deliveries``, waiting for Kafka's ack;
-4. only then commit the incident's offset, so a crash (even ``kill -9``) re-reads it and
+5. only then commit the incidents' offsets, so a crash (even ``kill -9``) re-reads them and
    sends again with the same ``webhook-id`` rather than losing the alert;
-5. a ``retrying`` delivery is attempted again at its ``next_attempt_at``; a 410 disables
+6. a ``retrying`` delivery is attempted again at its ``next_attempt_at``; a 410 disables
    the channel and opens a ``channel_disabled`` incident.
 
 At start the runner reads ``alerting.deliveries`` from the beginning into a ``Ledger``, so it
@@ -23,7 +26,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,11 +36,14 @@ from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
 from alerting.delivery import delivery_id
-from alerting.dispatch import Dispatcher
+from alerting.digest import DigestJob, digest_of, record_digest, regroup
+from alerting.dispatch import Dispatcher, Timed
 from alerting.incident import Incident
 from alerting.jobs import Job, record
+from alerting.lanes import Unit, lanes
 from alerting.ledger import Ledger, Transition
 from alerting.metrics import AlertingMetrics
+from alerting.noise import held_back
 from alerting.routing import route
 from alerting.send import HttpSender, SmtpSettings
 from pulseline.control.entities import AlertRule, Channel, EntityType, Monitor
@@ -57,6 +63,7 @@ from pulseline.settings import AlertingSettings
 log = logging.getLogger("pulseline.alerting")
 
 Clock = Callable[[], datetime]
+Polled = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 
 
 def utc_now() -> datetime:
@@ -117,9 +124,9 @@ class Runner:
         )
         await self._producer.start()
         await self._rebuild()
-        for pending in self.ledger.pending():
-            self._claimed.add(pending.delivery_id)
-            self._spawn(self._retry_later(pending))
+        for unit in regroup(self.ledger.pending()):
+            self._claimed.update(r.delivery_id for r in unit)
+            self._spawn(self._retry_later(unit))
         log.info(
             "ledger: %d deliveries, %d pending", len(self.ledger.latest), len(self.ledger.pending())
         )
@@ -168,11 +175,25 @@ class Runner:
         if consumer is None:
             raise RuntimeError("start the runner first")
         while True:
-            batch = await consumer.getmany(timeout_ms=200)
+            batch = await self._poll(consumer)
             if not batch:
                 continue
             await self.handle(rec for records in batch.values() for rec in records)
             await consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+
+    async def _poll(self, consumer: AIOKafkaConsumer) -> Polled:
+        """One poll, then more until the digest window has passed since it returned, so the
+        whole of a burst is planned (and committed) together."""
+        batch: Polled = await consumer.getmany(timeout_ms=200)
+        window = self.settings.alerting_digest_window_s
+        if not batch or window <= 0:
+            return batch
+        deadline = time.monotonic() + window
+        while (left := deadline - time.monotonic()) > 0:
+            more = await consumer.getmany(timeout_ms=max(1, int(left * 1000)))
+            for tp, records in more.items():
+                batch.setdefault(tp, []).extend(records)
+        return batch
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -197,7 +218,7 @@ class Runner:
     async def handle(self, records: Iterable[ConsumerRecord[bytes, bytes]]) -> None:
         """Make the first attempt of every transition in ``records``; returns once each
         attempt's ``Delivery`` is acked by Kafka."""
-        by_key: dict[str, list[Job]] = {}
+        jobs: list[Job] = []
         for rec in records:
             try:
                 incident = Incident.from_json(orjson.loads(rec.value or b""))
@@ -208,8 +229,10 @@ class Runner:
                 )
                 continue
             self.ledger.observe(incident)
-            by_key.setdefault(incident.dedup_key, []).extend(self._plan(incident))
-        await asyncio.gather(*(self._in_order(jobs) for jobs in by_key.values()))
+            jobs.extend(self._plan(incident))
+        window = timedelta(seconds=self.settings.alerting_digest_window_s)
+        planned = lanes(jobs, window, self.settings.alerting_digest_min)
+        await asyncio.gather(*(self._in_order(lane) for lane in planned))
 
     def _plan(self, incident: Incident) -> list[Job]:
         view = self.control.view
@@ -229,70 +252,100 @@ class Runner:
             transition = (incident.id, incident.state, channel_id)
             if self.ledger.was_handled(incident, channel_id) or transition in self._claimed:
                 continue
+            if self._held_back(incident, channel_id):
+                self.metrics.held_back.labels("flapping").inc()
+                continue
             self._claimed.add(transition)
             jobs.append(Job(incident, channels[channel_id], delivery_id(incident, channel_id)))
         return jobs
 
-    async def _in_order(self, jobs: list[Job]) -> None:
-        for job in jobs:
-            lag = (self.clock() - job.incident.updated_at).total_seconds()
-            self.metrics.first_attempt.observe(max(lag, 0.0))
-            await self._attempt(job)
+    def _held_back(self, incident: Incident, channel_id: str) -> bool:
+        opened = (incident.id, "open", channel_id) in self._claimed
+        told = opened or self.ledger.open_handled(incident, channel_id)
+        return held_back(incident, self.settings.alerting_failure_threshold, told)
+
+    async def _in_order(self, lane: list[Unit]) -> None:
+        for unit in lane:
+            members = unit.digest.incidents if isinstance(unit, DigestJob) else (unit.incident,)
+            for incident in members:
+                lag = (self.clock() - incident.updated_at).total_seconds()
+                self.metrics.first_attempt.observe(max(lag, 0.0))
+            if isinstance(unit, DigestJob):
+                self.metrics.digested.labels(unit.channel.type).inc(len(members))
+            await self._attempt(unit)
 
     # -- attempts --------------------------------------------------------------------------
 
-    async def _attempt(self, job: Job) -> Delivery:
-        timed = await self.dispatcher.attempt(
-            job.incident, job.channel, job.delivery_id, self.clock()
-        )
-        done = record(job, timed.attempt, round(timed.latency_ms, 1), self.clock(), self.rng)
+    async def _attempt(self, unit: Unit) -> None:
+        timed: Timed
+        done: list[Delivery]
+        if isinstance(unit, DigestJob):
+            timed = await self.dispatcher.attempt_digest(
+                unit.digest, unit.channel, unit.delivery_id, self.clock()
+            )
+            latency = round(timed.latency_ms, 1)
+            done = record_digest(unit, timed.attempt, latency, self.clock(), self.rng)
+        else:
+            timed = await self.dispatcher.attempt(
+                unit.incident, unit.channel, unit.delivery_id, self.clock()
+            )
+            latency = round(timed.latency_ms, 1)
+            done = [record(unit, timed.attempt, latency, self.clock(), self.rng)]
         await self._write(done)
-        self.metrics.deliveries.labels(done.channel_type, done.status.value).inc()
-        self.metrics.latency.labels(done.channel_type).observe(timed.latency_ms / 1000)
-        if done.status is DeliveryStatus.RETRYING:
+        status = done[0].status
+        self.metrics.deliveries.labels(unit.channel.type, status.value).inc()
+        self.metrics.latency.labels(unit.channel.type).observe(timed.latency_ms / 1000)
+        if status is DeliveryStatus.RETRYING:
             self._spawn(self._retry_later(done))
-        elif done.status is DeliveryStatus.DISABLED:
-            await self._disable(job.channel, done)
-        return done
+        elif status is DeliveryStatus.DISABLED:
+            await self._disable(unit.channel, unit.delivery_id)
 
-    async def _write(self, done: Delivery) -> None:
+    async def _write(self, done: Sequence[Delivery]) -> None:
+        """Every record of one attempt, then wait for all their acks."""
         if self._producer is None:
             raise RuntimeError("start the runner first")
-        await self._producer.send_and_wait(
-            self.deliveries_topic,
-            key=done.delivery_id.encode(),
-            value=orjson.dumps(done.to_json()),
-        )
-        self.ledger.apply(done)
-
-    async def _retry_later(self, pending: Delivery) -> None:
-        wait = ((pending.next_attempt_at or pending.at) - self.clock()).total_seconds()
-        await asyncio.sleep(max(wait, 0.0))
-        channel = self.control.view.get(EntityType.CHANNEL, pending.channel_id)
-        try:
-            if isinstance(channel, Channel) and not channel.disabled:
-                await self._attempt(Job.resume(pending, channel))
-            else:
-                await self._give_up(pending, "the channel was deleted or disabled")
-        except Exception:
-            log.exception("retry of %s failed; it resumes at the next start", pending.delivery_id)
-
-    async def _give_up(self, pending: Delivery, why: str) -> None:
-        await self._write(
-            pending.model_copy(
-                update={
-                    "attempt": pending.attempt + 1,
-                    "status": DeliveryStatus.FAILED,
-                    "http_status": None,
-                    "latency_ms": None,
-                    "error": why,
-                    "at": self.clock(),
-                    "next_attempt_at": None,
-                }
+        acks = [
+            await self._producer.send(
+                self.deliveries_topic,
+                key=d.delivery_id.encode(),
+                value=orjson.dumps(d.to_json()),
             )
+            for d in done
+        ]
+        await asyncio.gather(*acks)
+        for d in done:
+            self.ledger.apply(d)
+
+    async def _retry_later(self, pending: Sequence[Delivery]) -> None:
+        """Attempt again the single delivery, or the digest whose members are ``pending``."""
+        first = pending[0]
+        wait = ((first.next_attempt_at or first.at) - self.clock()).total_seconds()
+        await asyncio.sleep(max(wait, 0.0))
+        channel = self.control.view.get(EntityType.CHANNEL, first.channel_id)
+        try:
+            if not isinstance(channel, Channel) or channel.disabled:
+                await self._give_up(pending, "the channel was deleted or disabled")
+            elif digest_of(first.delivery_id) is not None:
+                await self._attempt(DigestJob.resume(pending, channel))
+            else:
+                await self._attempt(Job.resume(first, channel))
+        except Exception:
+            log.exception("retry of %s failed; it resumes at the next start", first.delivery_id)
+
+    async def _give_up(self, pending: Sequence[Delivery], why: str) -> None:
+        changes = {
+            "status": DeliveryStatus.FAILED,
+            "http_status": None,
+            "latency_ms": None,
+            "error": why,
+            "at": self.clock(),
+            "next_attempt_at": None,
+        }
+        await self._write(
+            [p.model_copy(update={**changes, "attempt": p.attempt + 1}) for p in pending]
         )
 
-    async def _disable(self, channel: Channel, done: Delivery) -> None:
+    async def _disable(self, channel: Channel, webhook_id: str) -> None:
         """410 Gone: the receiver asks us to stop. Disable the channel and say so."""
         await ControlService(self.control).update(
             EntityType.CHANNEL, channel.id, {"disabled": True}
@@ -306,7 +359,7 @@ class Runner:
             severity=Severity.ERROR,
             title=f"Alert channel {channel.name!r} was disabled",
             explanation=(
-                f"The {channel.type} receiver answered 410 Gone to delivery {done.delivery_id}; "
+                f"The {channel.type} receiver answered 410 Gone to delivery {webhook_id}; "
                 "no more alerts go to it until it is enabled again."
             ),
             reason="410 Gone",

@@ -210,6 +210,15 @@ class AlertingSettings(CommonSettings):
     alerting_smtp_from: str = "pulseline@localhost"
     alerting_metrics_host: str = Field("127.0.0.1", description="Bind address of /metrics")
     alerting_metrics_port: int = Field(6067, ge=0, le=65535, description="0 = no endpoint")
+    alerting_digest_window_s: float = Field(
+        1.0, ge=0, le=60, description="Hold transitions this long to group bursts; 0 = never"
+    )
+    alerting_digest_min: int = Field(
+        3, ge=2, le=10_000, description="Transitions for one channel in a window that make a digest"
+    )
+    alerting_failure_threshold: int = Field(
+        1, ge=1, le=100, description="Consecutive monitor failures before the first alert"
+    )
 
     @property
     def group_id(self) -> str:

@@ -1,4 +1,5 @@
-"""Each channel type is one folder with a pure ``payload.py``; ``http_message`` picks one.
+"""Each channel type is one folder with a pure ``payload.py``; ``http_message`` picks one,
+``digest_message`` its digest form (pagerduty has none: it takes one event per incident).
 
 Channel config: ``url`` for webhook, slack, discord and teams; pagerduty takes its routing key
 from the channel secret; email takes ``to`` (a list) and is built by ``email.payload``.
@@ -17,6 +18,7 @@ from alerting.channels.pagerduty import payload as pagerduty
 from alerting.channels.slack import payload as slack
 from alerting.channels.teams import payload as teams
 from alerting.channels.webhook import payload as webhook
+from alerting.delivery import Digest
 from alerting.incident import Incident
 from alerting.signing import secrets_of
 from pulseline.control.entities import Channel
@@ -66,6 +68,27 @@ def http_message(incident: Incident, channel: Channel, msg_id: str, now: datetim
         url, body = pagerduty.URL, pagerduty.body(incident, channel.secret)
     else:
         raise ChannelConfigError(f"channel type {channel.type!r} is not sent over HTTP")
+    return _message(url, body, msg_id, secrets)
+
+
+def digest_message(digest: Digest, channel: Channel, msg_id: str, now: datetime) -> HttpMessage:
+    """The POST of a digest for a non-email channel; raises ``ChannelConfigError``."""
+    secrets: tuple[str, ...] = ()
+    body: dict[str, Any]
+    if channel.type == "webhook":
+        body, secrets = webhook.digest_body(digest, now), tuple(secrets_of(channel.secret))
+    elif channel.type == "slack":
+        body = slack.digest_body(digest)
+    elif channel.type == "discord":
+        body = discord.digest_body(digest)
+    elif channel.type == "teams":
+        body = teams.digest_body(digest)
+    else:
+        raise ChannelConfigError(f"channel type {channel.type!r} takes no HTTP digests")
+    return _message(_url(channel), body, msg_id, secrets)
+
+
+def _message(url: str, body: dict[str, Any], msg_id: str, secrets: tuple[str, ...]) -> HttpMessage:
     return HttpMessage(
         url=url,
         body=json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),

@@ -5,8 +5,8 @@ that dies before committing routes the same events again from the last commit, p
 cut into different batches, so a fold can meet an event twice. One router owns a source
 partition at a time, Kafka keeps each partition's order and every agent takes its records
 in offset order (``in_order``), so the events of one source partition reach a fold key in
-offset order: the highest offset applied per key and source is all a fold must remember. The memory is exact, not a time window, and costs one integer
-per key and source partition.
+offset order: the highest offset applied per key and source is all a fold must remember.
+The memory is exact, not a time window, and costs one integer per key and source partition.
 """
 
 from __future__ import annotations

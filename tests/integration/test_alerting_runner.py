@@ -49,6 +49,7 @@ class Hit:
     verified: bool
     event_type: str
     at: float
+    body: bytes = b""
 
 
 @dataclass
@@ -80,7 +81,14 @@ def _handler(seen: Receiver) -> type[BaseHTTPRequestHandler]:
             event_type = str(orjson.loads(body).get("type"))
             with seen.lock:
                 seen.hits.append(
-                    Hit(self.path, self.headers["webhook-id"], verified, event_type, time.time())
+                    Hit(
+                        self.path,
+                        self.headers["webhook-id"],
+                        verified,
+                        event_type,
+                        time.time(),
+                        body,
+                    )
                 )
                 replies = seen.script.get(self.path, [])
                 status, delay = replies.pop(0) if replies else (200, 0.0)
@@ -354,3 +362,90 @@ def test_first_attempts_start_within_two_seconds_of_the_incident(
     print(f"incident -> first attempt: p50 {statistics.median(lags):.3f}s p95 {p95:.3f}s")
     assert len(receiver.at("/timed")) == 20
     assert p95 <= 2.0
+
+
+def test_a_burst_is_one_signed_digest_and_a_restart_never_sends_its_members_again(
+    env: dict[str, str], receiver: Receiver, runner: RunnerProcess
+) -> None:
+    settings = CommonSettings.from_env(env)
+    channel = asyncio.run(provision(settings, receiver.base + "/burst"))
+    runner.env |= {"PULSELINE_ALERTING_DIGEST_WINDOW_S": "2", "PULSELINE_ALERTING_DIGEST_MIN": "3"}
+    runner.start()
+    burst = [opened(channel.project_id) for _ in range(3)]
+    burst += [opened(channel.project_id, severity="warning") for _ in range(2)]
+    asyncio.run(produce(settings, burst))
+    wait_for(lambda: len(receiver.at("/burst")) >= 1, 20, runner.tail)
+    time.sleep(3.0)  # past the window: a burst wrongly sent one by one shows up by now
+
+    (hit,) = receiver.at("/burst")
+    assert (hit.event_type, hit.verified) == ("incident.digest", True)
+    data = orjson.loads(hit.body)["data"]
+    assert data["counts"] == {"incident.opened": 5}
+    assert data["severities"] == {"critical": 3, "warning": 2}
+    assert sorted(i["id"] for i in data["incidents"]) == sorted(i.id for i in burst)
+    log = asyncio.run(deliveries(settings, 5))
+    assert sorted(d.incident_id for d in log) == sorted(i.id for i in burst)
+    assert {d.status for d in log} == {"delivered"}
+    assert all(d.delivery_id.startswith(hit.webhook_id + "_m") for d in log)
+
+    runner.kill(signal.SIGKILL)
+    runner.start()
+    marker = opened(channel.project_id)
+    asyncio.run(produce(settings, [*burst, marker]))  # the same transitions, replayed upstream
+    wait_for(lambda: len(receiver.at("/burst")) >= 2, 20, runner.tail)
+    time.sleep(3.0)
+    hits = receiver.at("/burst")
+    assert [h.event_type for h in hits] == ["incident.digest", "incident.opened"]
+    assert orjson.loads(hits[1].body)["data"]["id"] == marker.id
+
+
+def failed_run(project_id: int, occurrences: int = 1, **changes: Any) -> Incident:
+    monitor = str(uuid.uuid4())
+    return opened(
+        project_id,
+        kind="monitor_failed",
+        severity="error",
+        dedup_key=f"{project_id}:monitor_failed:monitor:{monitor}",
+        monitor_id=monitor,
+        occurrences=occurrences,
+        **changes,
+    )
+
+
+def test_flapping_protection_alerts_only_at_the_third_failure_in_a_row(
+    env: dict[str, str], receiver: Receiver, runner: RunnerProcess
+) -> None:
+    settings = CommonSettings.from_env(env)
+    channel = asyncio.run(provision(settings, receiver.base + "/flap"))
+    runner.env |= {"PULSELINE_ALERTING_FAILURE_THRESHOLD": "3"}
+    runner.start()
+    failing = failed_run(channel.project_id)
+    flapping = failed_run(channel.project_id)
+
+    def next_(incident: Incident, **update: Any) -> Incident:
+        return incident.model_copy(update={"version": incident.version + 1, **update})
+
+    second = next_(failing, occurrences=2)
+    asyncio.run(
+        produce(
+            settings, [failing, second, flapping, next_(flapping, state=IncidentState.RESOLVED)]
+        )
+    )
+    time.sleep(2.5)
+    assert receiver.at("/flap") == []
+    third = next_(second, occurrences=3)
+    asyncio.run(produce(settings, [third]))
+    wait_for(lambda: len(receiver.at("/flap")) >= 1, 20, runner.tail)
+    asyncio.run(produce(settings, [next_(third, state=IncidentState.RESOLVED)]))
+    wait_for(lambda: len(receiver.at("/flap")) >= 2, 20, runner.tail)
+    time.sleep(1.5)  # room for a wrongly sent notification to show up
+
+    hits = receiver.at("/flap")
+    assert [h.event_type for h in hits] == ["incident.opened", "incident.resolved"]
+    bodies = [orjson.loads(h.body)["data"] for h in hits]
+    assert [(b["id"], b["occurrences"]) for b in bodies] == [(failing.id, 3), (failing.id, 3)]
+    log = sorted(asyncio.run(deliveries(settings, 2)), key=lambda d: d.incident_version)
+    assert [(d.incident_id, d.state, d.status) for d in log] == [
+        (failing.id, "open", "delivered"),
+        (failing.id, "resolved", "delivered"),
+    ]

@@ -48,3 +48,36 @@ def test_email_is_off_without_a_relay_and_uses_the_relay_when_set() -> None:
 def test_the_password_is_masked_in_the_effective_configuration() -> None:
     settings = AlertingSettings.from_env({"PULSELINE_ALERTING_SMTP_PASSWORD": "hunter2"})
     assert settings.redacted()["PULSELINE_ALERTING_SMTP_PASSWORD"] == "********"
+
+
+def test_noise_control_defaults_alert_at_the_first_failure_and_group_short_bursts() -> None:
+    settings = AlertingSettings.from_env({})
+    assert settings.alerting_failure_threshold == 1
+    assert settings.alerting_digest_window_s == 1.0
+    assert settings.alerting_digest_min == 3
+    tuned = AlertingSettings.from_env(
+        {
+            "PULSELINE_ALERTING_FAILURE_THRESHOLD": "3",
+            "PULSELINE_ALERTING_DIGEST_WINDOW_S": "0",
+            "PULSELINE_ALERTING_DIGEST_MIN": "10",
+        }
+    )
+    assert (
+        tuned.alerting_failure_threshold,
+        tuned.alerting_digest_window_s,
+        tuned.alerting_digest_min,
+    ) == (3, 0.0, 10)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PULSELINE_ALERTING_FAILURE_THRESHOLD", "0"),
+        ("PULSELINE_ALERTING_DIGEST_WINDOW_S", "-1"),
+        ("PULSELINE_ALERTING_DIGEST_WINDOW_S", "61"),
+        ("PULSELINE_ALERTING_DIGEST_MIN", "1"),
+    ],
+)
+def test_a_bad_noise_control_value_names_its_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        AlertingSettings.from_env({variable: value})

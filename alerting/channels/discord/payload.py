@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from alerting.channels import digest_text
+from alerting.delivery import Digest
 from alerting.incident import Incident
 from alerting.severity import COLOURS, RESOLVED_COLOUR, level
 
@@ -34,5 +36,29 @@ def body(incident: Incident) -> dict[str, Any]:
         "fields": fields,
         "timestamp": incident.updated_at.isoformat(),
         "footer": {"text": f"project {incident.project_id} · {incident.dedup_key}"[:2048]},
+    }
+    return {"embeds": [embed], "allowed_mentions": {"parse": []}}
+
+
+def digest_body(digest: Digest) -> dict[str, Any]:
+    worst = digest_text.worst(digest)
+    shown = [digest_text.line(i) for i in digest.incidents[: digest_text.SHOWN]]
+    if more := digest_text.rest(digest):
+        shown.append(more)
+    fields = [
+        {"name": "By kind", "value": _cut(digest_text.tally(digest.kinds()), 1024), "inline": True},
+        {
+            "name": "By severity",
+            "value": _cut(digest_text.tally(digest.severities()), 1024),
+            "inline": True,
+        },
+    ]
+    embed: dict[str, Any] = {
+        "title": _cut(f"[DIGEST] {digest_text.headline(digest)}", 256),
+        "description": _cut("\n".join(shown), 4096),
+        "color": RESOLVED_COLOUR if worst is None else COLOURS[worst],
+        "fields": fields,
+        "timestamp": digest.incidents[-1].updated_at.isoformat(),
+        "footer": {"text": f"project {digest.project_id}"},
     }
     return {"embeds": [embed], "allowed_mentions": {"parse": []}}

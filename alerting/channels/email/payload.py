@@ -5,6 +5,8 @@ from __future__ import annotations
 from email.message import EmailMessage
 from html import escape
 
+from alerting.channels import digest_text
+from alerting.delivery import Digest
 from alerting.incident import Incident
 
 
@@ -39,6 +41,41 @@ def message(incident: Incident, sender: str, recipients: list[str]) -> EmailMess
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
     msg["X-Pulseline-Incident"] = incident.id
+    msg.set_content(plain)
+    msg.add_alternative(html, subtype="html")
+    return msg
+
+
+def digest_subject(digest: Digest) -> str:
+    return f"[Pulseline DIGEST] {digest_text.headline(digest)}"[:200]
+
+
+def digest_message(digest: Digest, sender: str, recipients: list[str]) -> EmailMessage:
+    """Counts, then every member (email has room for all of them), oldest first."""
+    facts = [
+        ("By kind", digest_text.tally(digest.kinds())),
+        ("By severity", digest_text.tally(digest.severities())),
+        ("Project", str(digest.project_id)),
+    ]
+    plain = "\n".join(
+        [digest_text.headline(digest), ""]
+        + [f"{name}: {value}" for name, value in facts]
+        + [""]
+        + [f"- {digest_text.line(i)} at {i.updated_at.isoformat()}" for i in digest.incidents]
+    )
+    rows = "".join(f"<tr><th>{escape(n)}</th><td>{escape(v)}</td></tr>" for n, v in facts)
+    items = "".join(
+        f"<li>{escape(digest_text.line(i))} at {escape(i.updated_at.isoformat())}</li>"
+        for i in digest.incidents
+    )
+    html = (
+        f"<html><body><h2>{escape(digest_text.headline(digest))}</h2>"
+        f"<table>{rows}</table><ul>{items}</ul></body></html>"
+    )
+    msg = EmailMessage()
+    msg["Subject"] = digest_subject(digest)
+    msg["From"] = sender
+    msg["To"] = ", ".join(recipients)
     msg.set_content(plain)
     msg.add_alternative(html, subtype="html")
     return msg

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from alerting.channels import digest_text
+from alerting.delivery import Digest
 from alerting.incident import Incident
 
 _STATE_ICON = {
@@ -53,4 +55,27 @@ def body(incident: Incident) -> dict[str, Any]:
         blocks.append(
             {"type": "context", "elements": [{"type": "mrkdwn", "text": t} for t in links]}
         )
+    return {"text": _cut(headline, 3000), "blocks": blocks}
+
+
+def digest_body(digest: Digest) -> dict[str, Any]:
+    headline = f"[DIGEST] {digest_text.headline(digest)}"
+    shown = [
+        f"{_STATE_ICON[i.state]} {_escape(i.title)} ({_escape(i.severity)}, {_escape(i.kind)})"
+        for i in digest.incidents[: digest_text.SHOWN]
+    ]
+    if more := digest_text.rest(digest):
+        shown.append(f"_{more}_")
+    counts = [("By kind", digest.kinds()), ("By severity", digest.severities())]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _cut(headline, 150)}},
+        {
+            "type": "section",
+            "fields": [
+                {"type": "mrkdwn", "text": _cut(f"*{name}*\n{_escape(digest_text.tally(c))}", 2000)}
+                for name, c in counts
+            ],
+        },
+        {"type": "section", "text": {"type": "mrkdwn", "text": _cut("\n".join(shown), 3000)}},
+    ]
     return {"text": _cut(headline, 3000), "blocks": blocks}

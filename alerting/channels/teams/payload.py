@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from alerting.channels import digest_text
+from alerting.delivery import Digest
 from alerting.incident import Incident
 from alerting.severity import level
 
@@ -43,14 +45,53 @@ def card(incident: Incident) -> dict[str, Any]:
     }
 
 
-def body(incident: Incident) -> dict[str, Any]:
+def digest_card(digest: Digest) -> dict[str, Any]:
+    worst = digest_text.worst(digest)
+    shown = [f"- {digest_text.line(i)}" for i in digest.incidents[: digest_text.SHOWN]]
+    if more := digest_text.rest(digest):
+        shown.append(more)
+    return {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": [
+            {
+                "type": "TextBlock",
+                "text": f"[DIGEST] {digest_text.headline(digest)}",
+                "weight": "Bolder",
+                "size": "Medium",
+                "color": "Good" if worst is None else _COLOUR[worst],
+                "wrap": True,
+            },
+            {
+                "type": "FactSet",
+                "facts": [
+                    {"title": "By kind", "value": digest_text.tally(digest.kinds())},
+                    {"title": "By severity", "value": digest_text.tally(digest.severities())},
+                    {"title": "Project", "value": str(digest.project_id)},
+                ],
+            },
+            {"type": "TextBlock", "text": "\n".join(shown), "wrap": True},
+        ],
+    }
+
+
+def _message(content: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "message",
         "attachments": [
             {
                 "contentType": "application/vnd.microsoft.card.adaptive",
                 "contentUrl": None,
-                "content": card(incident),
+                "content": content,
             }
         ],
     }
+
+
+def body(incident: Incident) -> dict[str, Any]:
+    return _message(card(incident))
+
+
+def digest_body(digest: Digest) -> dict[str, Any]:
+    return _message(digest_card(digest))
