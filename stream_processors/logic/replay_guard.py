@@ -21,9 +21,16 @@ def source_id(topic: str, partition: int) -> str:
 def fresh(
     marks: Mapping[str, int], source: str, offsets: Sequence[int]
 ) -> tuple[list[int], dict[str, int]]:
-    """Which of ``offsets`` (ascending) are new for ``source``, and the marks after them."""
+    """Which of ``offsets`` are new for ``source``, and the marks after them.
+
+    Faust can hand an agent the same record twice in a row, so one batch can name an
+    offset twice: only an offset above every one applied before it is new."""
     last = marks.get(source, -1)
-    keep = [i for i, offset in enumerate(offsets) if offset > last]
+    keep = []
+    for i, offset in enumerate(offsets):
+        if offset > last:
+            keep.append(i)
+            last = offset
     if not keep:
         return [], dict(marks)
-    return keep, {**marks, source: offsets[keep[-1]]}
+    return keep, {**marks, source: last}

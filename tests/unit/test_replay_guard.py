@@ -11,8 +11,18 @@ from stream_processors.logic.replay_guard import fresh, source_id
         ({"t:0": 9}, "t:0", [3, 4, 9], [], {"t:0": 9}),
         ({"t:0": 9}, "t:1", [3], [0], {"t:0": 9, "t:1": 3}),
         ({"t:1": 2}, "t:1", [], [], {"t:1": 2}),
+        ({}, "t:0", [300, 301, 301, 302], [0, 1, 3], {"t:0": 302}),
+        ({"t:0": 1}, "t:0", [5, 3, 6], [0, 2], {"t:0": 6}),
     ],
-    ids=["first", "replay-overlapping", "replay-whole", "other-source", "empty"],
+    ids=[
+        "first",
+        "replay-overlapping",
+        "replay-whole",
+        "other-source",
+        "empty",
+        "handed-twice-in-one-batch",
+        "out-of-order-in-one-batch",
+    ],
 )
 def test_fresh_keeps_only_offsets_above_the_mark_of_their_source(
     marks: dict[str, int], source: str, offsets: list[int], kept: list[int], after: dict[str, int]
