@@ -166,11 +166,6 @@ async def latest_project_counts(settings: ProcessorSettings) -> dict[tuple[int, 
 
 
 @pytest.mark.faults
-@pytest.mark.xfail(
-    reason="open defect (processors issue): after the kill the counts were wrong in 2 of 10 "
-    "runs (once 12,001 of 12,000: an event counted twice); cause not found",
-    strict=False,
-)
 def test_a_worker_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
     env: dict[str, str], tmp_path: Path
 ) -> None:
