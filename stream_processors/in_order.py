@@ -74,7 +74,8 @@ class InOrder:
                     lane.expect,
                 )
                 return Verdict.TAKE, Lane(offset + 1)
-            await consumer.seek(tp, lane.expect)
+            # In the consumer's own thread: a seek from here raced its fetcher (KeyError).
+            await consumer.seek_wait({tp: lane.expect})
         except Exception as exc:  # revoked meanwhile: the next assignment starts afresh
             log.warning("%s: cannot seek %s[%s]: %r", self.stage, tp.topic, tp.partition, exc)
         OUT_OF_ORDER.labels(self.stage).inc()
