@@ -80,12 +80,14 @@ class Consumer:
     committed: dict[TP, int]
     earliest: int = 0
     seeks: list[tuple[TP, int]] = field(default_factory=list)
+    _read_offset: dict[TP, int] = field(default_factory=dict)
 
     async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
         return {tp: self.earliest for tp in tps}
 
     async def seek_wait(self, partitions: dict[TP, int]) -> None:
         self.seeks.extend(partitions.items())
+        self._read_offset.update(partitions)
 
 
 class Signal:
@@ -140,3 +142,55 @@ def test_a_log_that_starts_past_the_expected_offset_is_taken_from_its_start() ->
     event = Event(Message(tp, 50))
     assert asyncio.run(gate.admit(event)) is True
     assert consumer.seeks == []
+
+
+def test_a_seek_never_honoured_is_given_up_after_a_while_rather_than_stall() -> None:
+    tp = TP("by_series", 0)
+    consumer = Consumer({tp: 0})
+
+    async def committed(tp: TP) -> int | None:
+        return consumer.committed.get(tp)
+
+    gate = InOrder(App(consumer), "fold", committed)  # type: ignore[arg-type]
+
+    async def admit(offset: int) -> bool:
+        return await gate.admit(Event(Message(tp, offset)))
+
+    assert asyncio.run(admit(8)) is False  # sought back to 0
+    assert asyncio.run(admit(9)) is False  # still waiting for 0
+    gate.sought_at[tp] -= 10  # the seek is older than GIVE_UP_S; 0 never came
+    assert asyncio.run(admit(9)) is True
+    assert asyncio.run(admit(10)) is True
+    assert consumer.seeks == [(tp, 0)]
+
+
+def test_without_a_commit_a_new_lane_takes_the_first_record() -> None:
+    tp = TP("ingest.metric", 1)
+    consumer = Consumer({})
+
+    async def committed(tp: TP) -> int | None:
+        return None
+
+    gate = InOrder(App(consumer), "route", committed)  # type: ignore[arg-type]
+    assert asyncio.run(gate.admit(Event(Message(tp, 8)))) is True
+    assert consumer.seeks == []
+
+
+def test_a_seek_the_fetch_loop_read_past_is_made_again() -> None:
+    tp = TP("ingest.event", 4)
+    consumer = Consumer({tp: 167})
+
+    async def committed(tp: TP) -> int | None:
+        return consumer.committed.get(tp)
+
+    gate = InOrder(App(consumer), "route", committed)  # type: ignore[arg-type]
+
+    async def admit(offset: int) -> bool:
+        return await gate.admit(Event(Message(tp, offset)))
+
+    assert asyncio.run(admit(216)) is False
+    assert asyncio.run(admit(217)) is False  # Faust's read offset is still the sought 167
+    consumer._read_offset[tp] = 230  # the fetch loop went on handing records fetched before
+    assert asyncio.run(admit(218)) is False
+    assert consumer.seeks == [(tp, 167), (tp, 167)]
+    assert asyncio.run(admit(167)) is True

@@ -27,23 +27,16 @@ def message(incident: Incident, sender: str, recipients: list[str]) -> EmailMess
         + [f"{name}: {value}" for name, value in facts]
         + [f"{label}: {url}" for label, url in incident.links.items()]
     )
-    rows = "".join(f"<tr><th>{escape(n)}</th><td>{escape(v)}</td></tr>" for n, v in facts)
     links = "".join(
         f'<li><a href="{escape(url)}">{escape(label)}</a></li>'
         for label, url in incident.links.items()
     )
     html = (
         f"<html><body><h2>{escape(incident.title)}</h2><p>{escape(incident.explanation)}</p>"
-        f"<table>{rows}</table><ul>{links}</ul></body></html>"
+        f"{_table(facts)}<ul>{links}</ul></body></html>"
     )
-    msg = EmailMessage()
-    msg["Subject"] = subject(incident)
-    msg["From"] = sender
-    msg["To"] = ", ".join(recipients)
-    msg["X-Pulseline-Incident"] = incident.id
-    msg.set_content(plain)
-    msg.add_alternative(html, subtype="html")
-    return msg
+    headers = {"X-Pulseline-Incident": incident.id}
+    return _email(subject(incident), sender, recipients, plain, html, headers)
 
 
 def digest_subject(digest: Digest) -> str:
@@ -63,19 +56,36 @@ def digest_message(digest: Digest, sender: str, recipients: list[str]) -> EmailM
         + [""]
         + [f"- {digest_text.line(i)} at {i.updated_at.isoformat()}" for i in digest.incidents]
     )
-    rows = "".join(f"<tr><th>{escape(n)}</th><td>{escape(v)}</td></tr>" for n, v in facts)
     items = "".join(
         f"<li>{escape(digest_text.line(i))} at {escape(i.updated_at.isoformat())}</li>"
         for i in digest.incidents
     )
     html = (
         f"<html><body><h2>{escape(digest_text.headline(digest))}</h2>"
-        f"<table>{rows}</table><ul>{items}</ul></body></html>"
+        f"{_table(facts)}<ul>{items}</ul></body></html>"
     )
+    return _email(digest_subject(digest), sender, recipients, plain, html)
+
+
+def _table(facts: list[tuple[str, str]]) -> str:
+    rows = "".join(f"<tr><th>{escape(n)}</th><td>{escape(v)}</td></tr>" for n, v in facts)
+    return f"<table>{rows}</table>"
+
+
+def _email(
+    subject: str,
+    sender: str,
+    recipients: list[str],
+    plain: str,
+    html: str,
+    headers: dict[str, str] | None = None,
+) -> EmailMessage:
     msg = EmailMessage()
-    msg["Subject"] = digest_subject(digest)
+    msg["Subject"] = subject
     msg["From"] = sender
     msg["To"] = ", ".join(recipients)
+    for name, value in (headers or {}).items():
+        msg[name] = value
     msg.set_content(plain)
     msg.add_alternative(html, subtype="html")
     return msg

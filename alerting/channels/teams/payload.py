@@ -12,8 +12,7 @@ from alerting.severity import level
 _COLOUR = {"critical": "Attention", "error": "Attention", "warning": "Warning", "info": "Accent"}
 
 
-def card(incident: Incident) -> dict[str, Any]:
-    colour = "Good" if incident.state == "resolved" else _COLOUR[level(incident.severity)]
+def _card(headline: str, colour: str, body: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
@@ -21,27 +20,38 @@ def card(incident: Incident) -> dict[str, Any]:
         "body": [
             {
                 "type": "TextBlock",
-                "text": f"[{incident.state.upper()}] {incident.title}",
+                "text": headline,
                 "weight": "Bolder",
                 "size": "Medium",
                 "color": colour,
                 "wrap": True,
             },
-            {"type": "TextBlock", "text": incident.explanation, "wrap": True},
-            {
-                "type": "FactSet",
-                "facts": [
-                    {"title": "Severity", "value": incident.severity},
-                    {"title": "Kind", "value": incident.kind},
-                    {"title": "Project", "value": str(incident.project_id)},
-                    {"title": "Occurrences", "value": str(incident.occurrences)},
-                ],
-            },
+            *body,
         ],
-        "actions": [
-            {"type": "Action.OpenUrl", "title": label, "url": url}
-            for label, url in incident.links.items()
-        ],
+    }
+
+
+def card(incident: Incident) -> dict[str, Any]:
+    colour = "Good" if incident.state == "resolved" else _COLOUR[level(incident.severity)]
+    body: list[dict[str, Any]] = [
+        {"type": "TextBlock", "text": incident.explanation, "wrap": True},
+        {
+            "type": "FactSet",
+            "facts": [
+                {"title": "Severity", "value": incident.severity},
+                {"title": "Kind", "value": incident.kind},
+                {"title": "Project", "value": str(incident.project_id)},
+                {"title": "Occurrences", "value": str(incident.occurrences)},
+            ],
+        },
+    ]
+    actions = [
+        {"type": "Action.OpenUrl", "title": label, "url": url}
+        for label, url in incident.links.items()
+    ]
+    return {
+        **_card(f"[{incident.state.upper()}] {incident.title}", colour, body),
+        "actions": actions,
     }
 
 
@@ -50,30 +60,19 @@ def digest_card(digest: Digest) -> dict[str, Any]:
     shown = [f"- {digest_text.line(i)}" for i in digest.incidents[: digest_text.SHOWN]]
     if more := digest_text.rest(digest):
         shown.append(more)
-    return {
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "type": "AdaptiveCard",
-        "version": "1.4",
-        "body": [
-            {
-                "type": "TextBlock",
-                "text": f"[DIGEST] {digest_text.headline(digest)}",
-                "weight": "Bolder",
-                "size": "Medium",
-                "color": "Good" if worst is None else _COLOUR[worst],
-                "wrap": True,
-            },
-            {
-                "type": "FactSet",
-                "facts": [
-                    {"title": "By kind", "value": digest_text.tally(digest.kinds())},
-                    {"title": "By severity", "value": digest_text.tally(digest.severities())},
-                    {"title": "Project", "value": str(digest.project_id)},
-                ],
-            },
-            {"type": "TextBlock", "text": "\n".join(shown), "wrap": True},
-        ],
-    }
+    colour = "Good" if worst is None else _COLOUR[worst]
+    body: list[dict[str, Any]] = [
+        {
+            "type": "FactSet",
+            "facts": [
+                {"title": "By kind", "value": digest_text.tally(digest.kinds())},
+                {"title": "By severity", "value": digest_text.tally(digest.severities())},
+                {"title": "Project", "value": str(digest.project_id)},
+            ],
+        },
+        {"type": "TextBlock", "text": "\n".join(shown), "wrap": True},
+    ]
+    return _card(f"[DIGEST] {digest_text.headline(digest)}", colour, body)
 
 
 def _message(content: dict[str, Any]) -> dict[str, Any]:
