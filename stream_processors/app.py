@@ -12,7 +12,7 @@ import faust
 
 from pulseline.settings import ProcessorSettings
 from pulseline.topics import DEAD_LETTERS
-from stream_processors import metrics
+from stream_processors import in_order, metrics
 from stream_processors.agents import counts, incidents, issues, monitors, route, sessions, stats
 from stream_processors.deadletter import DeadLetters
 
@@ -45,6 +45,7 @@ def build_app(settings: ProcessorSettings) -> faust.App:
             value_serializer="raw",
         )
     )
+    in_order.install(app, settings)
     route.install(app, settings, dead)
     counts.install(app, settings, dead)
     monitors.install(app, settings, dead)

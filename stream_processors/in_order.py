@@ -1,39 +1,141 @@
 """Every agent's records, one partition at a time and in offset order (``logic.in_order``).
 
-A dropped record must not count as handled, or Faust would commit past it before it comes
-again: marking its message acked first keeps its offset out of Faust's acked list (which
-alone decides what is committed) and out of the set a rebalance waits for. The seek goes
-through the worker's consumer, so the records from the expected offset on are fetched anew.
+When Faust hands an agent a record past the one it expects, the records in between are
+fetched with a plain consumer of our own (Faust's fetcher has read past them and would not
+deliver them again) and handed to the agent first. Faust never saw those records, so they
+are acknowledged to it here, once the record that revealed the gap has been acknowledged
+by its stream: only then has the agent finished with all of them, and only acknowledged
+offsets let Faust commit past the gap.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import faust
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.types.tuples import Message
 from prometheus_client import Counter
 
-from stream_processors.logic.in_order import Lane, Verdict, step
+from pulseline.settings import ProcessorSettings
+from stream_processors.logic.in_order import Lane, Verdict, step, unfound
 
 log = logging.getLogger("pulseline.processors")
 
 NEW = Lane()
-GIVE_UP_S = 3.0
-OUT_OF_ORDER = Counter(
+FETCH_TIMEOUT_S = 10.0
+GAPS = Counter(
     "pulseline_processor_out_of_order_total",
-    "Records an agent was handed past the offset it expected; the partition was sought back",
+    "Records an agent was handed past the offset it expected (a gap Faust left)",
+    ["stage"],
+)
+REFETCHED = Counter(
+    "pulseline_processor_refetched_total",
+    "Records of such gaps fetched again and handed to the agent before the later record",
     ["stage"],
 )
 GAVE_UP = Counter(
     "pulseline_processor_gaps_given_up_total",
-    "Seeks back that Faust never honoured; the agent went on and the records between are lost",
+    "Records of a gap that could not be fetched again (gone by retention, or timed out)",
     ["stage"],
 )
+
+Fetch = Callable[[Any, range], Awaitable[list[Any]]]
+
+
+@dataclass(frozen=True)
+class Refetched:
+    """A record fetched again, shaped like the Faust event agents read."""
+
+    message: Message
+
+    @property
+    def key(self) -> bytes | None:
+        return self.message.key
+
+    @property
+    def value(self) -> bytes | None:
+        return self.message.value
+
+
+class Refetcher:
+    """One plain consumer per worker, outside any group: it reads given offsets only."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.consumer: AIOKafkaConsumer | None = None
+        self.lock = asyncio.Lock()
+
+    async def fetch(self, tp: Any, missing: range) -> list[Message]:
+        async with self.lock:
+            if self.consumer is None:
+                consumer = AIOKafkaConsumer(
+                    bootstrap_servers=self.bootstrap,
+                    group_id=None,
+                    enable_auto_commit=False,
+                    auto_offset_reset="earliest",
+                )
+                await consumer.start()
+                self.consumer = consumer
+            return await asyncio.wait_for(self._read(self.consumer, tp, missing), FETCH_TIMEOUT_S)
+
+    async def _read(self, consumer: AIOKafkaConsumer, tp: Any, missing: range) -> list[Message]:
+        ktp = TopicPartition(tp.topic, tp.partition)
+        consumer.assign([ktp])
+        consumer.seek(ktp, missing.start)
+        out: list[Message] = []
+        while await consumer.position(ktp) < missing.stop:
+            batch = await consumer.getmany(ktp, timeout_ms=500, max_records=len(missing))
+            out += [message(tp, r) for r in batch.get(ktp, []) if r.offset in missing]
+        return out
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+            self.consumer = None
+
+
+def message(tp: Any, record: Any) -> Message:
+    return Message(
+        record.topic,
+        record.partition,
+        record.offset,
+        record.timestamp / 1000.0,
+        record.timestamp_type,
+        record.headers,
+        record.key,
+        record.value,
+        record.checksum,
+        record.serialized_key_size,
+        record.serialized_value_size,
+        tp=tp,
+    )
+
+
+_REFETCHERS: weakref.WeakKeyDictionary[Any, Refetcher] = weakref.WeakKeyDictionary()
+_GATES: weakref.WeakSet[InOrder] = weakref.WeakSet()
+
+
+def install(app: faust.App, settings: ProcessorSettings) -> None:
+    refetcher = _REFETCHERS[app] = Refetcher(settings.bootstrap)
+
+    @app.timer(1.0, name="in_order_settle")  # type: ignore[untyped-decorator]
+    async def settle() -> None:
+        for gate in list(_GATES):
+            if gate.app is app:
+                gate.settle()
+
+    async def close(sender: Any, /, *args: Any, **kwargs: Any) -> None:
+        await refetcher.stop()
+
+    app.on_before_shutdown.connect(close)
 
 
 class InOrder:
@@ -42,87 +144,88 @@ class InOrder:
         app: faust.App,
         stage: str,
         committed: Callable[[Any], Awaitable[int | None]] | None = None,
+        fetch: Fetch | None = None,
     ) -> None:
         self.app = app
         self.stage = stage
         self.committed = committed or partial(group_committed, app)
+        self.fetch = fetch or _REFETCHERS[app].fetch
         self.lanes: dict[Any, Lane] = {}
-        self.sought_at: dict[Any, float] = {}
+        self.pending: list[tuple[Any, list[Message]]] = []
         app.on_partitions_assigned.connect(self._reassigned)
+        _GATES.add(self)
 
     def _reassigned(self, sender: Any, /, *args: Any, **kwargs: Any) -> None:
         self.lanes.clear()
-        self.sought_at.clear()
+        self.pending.clear()
 
-    async def admit(self, event: Any) -> bool:
-        """True: handle the event. False: it was dropped and will be delivered again."""
+    async def admit(self, event: Any) -> list[Any]:
+        """The events to handle, in order: the records of a gap before it first, then it."""
+        if self.pending:
+            self.settle()
         message = event.message
         tp = message.tp
         lane = self.lanes.get(tp, NEW)
         if lane.expect == message.offset:  # the usual case, as step() would; kept cheap
             self.lanes[tp] = Lane(message.offset + 1)
-            return True
+            return [event]
         start = None if lane.expect is not None else await self._start(tp)
-        verdict, lane = step(lane, message.offset, start)
-        if verdict is Verdict.DROP and time.monotonic() - self.sought_at.get(tp, 0.0) > GIVE_UP_S:
-            # The seek did not take (Faust's fetcher can ignore it): a stuck partition is
-            # worse than the gap, so take what comes, and say so.
-            GAVE_UP.labels(self.stage).inc()
+        decided = step(lane, message.offset, start)
+        self.lanes[tp] = decided.lane
+        if decided.verdict is Verdict.TAKE:
+            return [event]
+        found = await self._fill(tp, decided.missing)
+        if found:
+            self.pending.append((message, found))
+        return [*(Refetched(m) for m in found), event]
+
+    def settle(self) -> None:
+        """Acknowledge to Faust the refetched records whose gap's record it has acked."""
+        waiting = []
+        for trigger, found in self.pending:
+            if trigger.acked:
+                for m in found:
+                    self.app.consumer.ack(m)
+            else:
+                waiting.append((trigger, found))
+        self.pending = waiting
+
+    async def _fill(self, tp: Any, missing: range) -> list[Message]:
+        GAPS.labels(self.stage).inc()
+        began = time.monotonic()
+        try:
+            found = await self.fetch(tp, missing)
+        except Exception as exc:
             log.error(
-                "%s: %s[%s] never re-delivered offset %s; going on from %s (records between lost)",
+                "%s: cannot fetch %s[%s] %s: %r",
                 self.stage,
                 tp.topic,
                 tp.partition,
-                lane.expect,
-                message.offset,
+                _span(missing),
+                exc,
             )
-            verdict, lane = Verdict.TAKE, Lane(message.offset + 1)
-        if verdict is Verdict.SEEK or (verdict is Verdict.DROP and self._read_past(tp, lane)):
-            verdict, lane = await self._seek_back(tp, message.offset, lane)
-        self.lanes[tp] = lane
-        if verdict is Verdict.TAKE:
-            return True
-        message.acked = True
-        return False
-
-    def _read_past(self, tp: Any, lane: Lane) -> bool:
-        """Whether Faust's fetch loop, still handing on records fetched before the seek, has
-        moved its read offset past the one sought: it would then drop the refetched records
-        as already read, so the seek must be made again."""
-        read = self.app.consumer._read_offset.get(tp)  # type: ignore[attr-defined]
-        return read is not None and lane.expect is not None and read > lane.expect
-
-    async def _seek_back(self, tp: Any, offset: int, lane: Lane) -> tuple[Verdict, Lane]:
-        assert lane.expect is not None
-        try:
-            earliest = await self._earliest(tp)
-            if earliest is not None and earliest > lane.expect:
-                log.warning(
-                    "%s: %s[%s] starts at %s now, past the expected %s (retention)",
-                    self.stage,
-                    tp.topic,
-                    tp.partition,
-                    earliest,
-                    lane.expect,
-                )
-                return Verdict.TAKE, Lane(offset + 1)
-            # In the consumer's own thread: a seek from here raced its fetcher (KeyError).
-            await self.app.consumer.seek_wait({tp: lane.expect})
-            self.sought_at[tp] = time.monotonic()
-        except Exception as exc:  # revoked meanwhile: the next assignment starts afresh
-            log.warning("%s: cannot seek %s[%s]: %r", self.stage, tp.topic, tp.partition, exc)
-            self.sought_at[tp] = time.monotonic()
-            return Verdict.SEEK, lane
-        OUT_OF_ORDER.labels(self.stage).inc()
+            found = []
+        lost = unfound(missing, [m.offset for m in found])
+        REFETCHED.labels(self.stage).inc(len(found))
+        if lost:
+            GAVE_UP.labels(self.stage).inc(sum(len(r) for r in lost))
+            log.error(
+                "%s: %s[%s] offsets %s could not be fetched again",
+                self.stage,
+                tp.topic,
+                tp.partition,
+                ", ".join(_span(r) for r in lost),
+            )
         log.warning(
-            "%s: %s[%s] handed offset %s while expecting %s; sought back",
+            "%s: %s[%s] skipped %s; fetched %d records again in %.0f ms",
             self.stage,
             tp.topic,
             tp.partition,
-            offset,
-            lane.expect,
+            _span(missing),
+            len(found),
+            (time.monotonic() - began) * 1000,
         )
-        return Verdict.SEEK, lane
+        return found
 
     async def _start(self, tp: Any) -> int | None:
         """Where a new lane begins: the group's commit. Without one the lane takes what comes
@@ -133,9 +236,9 @@ class InOrder:
             log.warning("%s: no start for %s[%s]: %r", self.stage, tp.topic, tp.partition, exc)
             return None
 
-    async def _earliest(self, tp: Any) -> int | None:
-        earliest = (await self.app.consumer.earliest_offsets(tp)).get(tp)
-        return None if earliest is None else int(earliest)
+
+def _span(r: range) -> str:
+    return f"{r.start}..{r.stop - 1}"
 
 
 async def group_committed(app: faust.App, tp: Any) -> int | None:

@@ -127,8 +127,8 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
         in_order = InOrder(app, STAGE)
         async for events in stream.take_events(BATCH, within=WITHIN_S):
             batch = Batch()
-            for event in events:
-                if await in_order.admit(event):
+            for handed in events:
+                for event in await in_order.admit(handed):
                     await one(event, batch)
             for (counter, source), offsets in batch.counts.items():
                 project = counter.split("|", 1)[0]

@@ -5,24 +5,23 @@ from typing import Any
 import pytest
 
 from stream_processors.in_order import InOrder
-from stream_processors.logic.in_order import Lane, Verdict, step
+from stream_processors.logic.in_order import Lane, Step, Verdict, step, unfound
 
-T, S, D = Verdict.TAKE, Verdict.SEEK, Verdict.DROP
+T, F = Verdict.TAKE, Verdict.FILL
 
 
 @pytest.mark.parametrize(
-    ("lane", "offset", "start", "verdict", "after"),
+    ("lane", "offset", "start", "expected"),
     [
-        (Lane(), 7, None, T, Lane(8)),
-        (Lane(), 7, 7, T, Lane(8)),
-        (Lane(), 5, 7, T, Lane(6)),
-        (Lane(), 9, 7, S, Lane(7, seeking=True)),
-        (Lane(8), 8, None, T, Lane(9)),
-        (Lane(8), 3, None, T, Lane(4)),
-        (Lane(8), 12, None, S, Lane(8, seeking=True)),
-        (Lane(8, seeking=True), 13, None, D, Lane(8, seeking=True)),
-        (Lane(8, seeking=True), 8, None, T, Lane(9)),
-        (Lane(8), 12, 0, S, Lane(8, seeking=True)),
+        (Lane(), 7, None, Step(T, Lane(8))),
+        (Lane(), 7, 7, Step(T, Lane(8))),
+        (Lane(), 5, 7, Step(T, Lane(6))),
+        (Lane(), 9, 7, Step(F, Lane(10), range(7, 9))),
+        (Lane(8), 8, None, Step(T, Lane(9))),
+        (Lane(8), 3, None, Step(T, Lane(4))),
+        (Lane(8), 12, None, Step(F, Lane(13), range(8, 12))),
+        (Lane(8), 12, 0, Step(F, Lane(13), range(8, 12))),
+        (Lane(8), 9, None, Step(F, Lane(10), range(8, 9))),
     ],
     ids=[
         "new-lane-no-commit",
@@ -32,26 +31,36 @@ T, S, D = Verdict.TAKE, Verdict.SEEK, Verdict.DROP
         "in-order",
         "redelivery",
         "jump",
-        "while-seeking",
-        "seek-arrives",
         "lane-beats-start",
+        "one-missing",
     ],
 )
-def test_step(lane: Lane, offset: int, start: int | None, verdict: Verdict, after: Lane) -> None:
-    assert step(lane, offset, start) == (verdict, after)
+def test_step(lane: Lane, offset: int, start: int | None, expected: Step) -> None:
+    assert step(lane, offset, start) == expected
 
 
-def test_a_jump_is_sought_back_and_each_offset_taken_once_in_order() -> None:
+@pytest.mark.parametrize(
+    ("missing", "found", "runs"),
+    [
+        (range(5, 10), [5, 6, 7, 8, 9], []),
+        (range(5, 10), [], [range(5, 10)]),
+        (range(5, 10), [7, 8, 9], [range(5, 7)]),
+        (range(5, 10), [5, 9], [range(6, 9)]),
+        (range(5, 10), [6, 8], [range(5, 6), range(7, 8), range(9, 10)]),
+    ],
+)
+def test_unfound(missing: range, found: list[int], runs: list[range]) -> None:
+    assert unfound(missing, found) == runs
+
+
+def test_a_jump_is_filled_and_each_offset_taken_once_in_order() -> None:
     # What Faust did after a rebalance: 103..110 dropped from the queue, 111.. handed on.
-    handed = [101, 102, 111, 112, 113, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113]
-    lane, taken, seeks = Lane(101), [], 0
-    for offset in handed:
-        verdict, lane = step(lane, offset, None)
-        seeks += verdict is S
-        if verdict is T:
-            taken.append(offset)
+    lane, taken = Lane(101), []
+    for offset in [101, 102, 111, 112, 113]:
+        decided = step(lane, offset, None)
+        lane = decided.lane
+        taken += [*decided.missing, offset]
     assert taken == list(range(101, 114))
-    assert seeks == 1
 
 
 @dataclass
@@ -77,17 +86,12 @@ class Event:
 
 @dataclass
 class Consumer:
-    committed: dict[TP, int]
-    earliest: int = 0
-    seeks: list[tuple[TP, int]] = field(default_factory=list)
-    _read_offset: dict[TP, int] = field(default_factory=dict)
+    acked: list[int] = field(default_factory=list)
 
-    async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
-        return {tp: self.earliest for tp in tps}
-
-    async def seek_wait(self, partitions: dict[TP, int]) -> None:
-        self.seeks.extend(partitions.items())
-        self._read_offset.update(partitions)
+    def ack(self, message: Any) -> bool:
+        message.acked = True
+        self.acked.append(message.offset)
+        return True
 
 
 class Signal:
@@ -100,97 +104,96 @@ class Signal:
 
 
 class App:
-    def __init__(self, consumer: Consumer) -> None:
-        self.consumer = consumer
+    def __init__(self) -> None:
+        self.consumer = Consumer()
         self.on_partitions_assigned = Signal()
 
 
-def test_the_gate_seeks_drops_without_acking_and_starts_afresh_after_a_rebalance() -> None:
+class Log:
+    """A partition's records from ``first`` on; fetches are recorded."""
+
+    def __init__(self, first: int = 0) -> None:
+        self.first = first
+        self.fetches: list[range] = []
+
+    async def fetch(self, tp: TP, missing: range) -> list[Message]:
+        self.fetches.append(missing)
+        return [Message(tp, o) for o in missing if o >= self.first]
+
+
+def gate_for(committed: dict[TP, int], log: Log) -> tuple[InOrder, App]:
+    app = App()
+
+    async def group_committed(tp: TP) -> int | None:
+        return committed.get(tp)
+
+    return InOrder(app, "route", group_committed, log.fetch), app  # type: ignore[arg-type]
+
+
+def offsets(events: list[Any]) -> list[int]:
+    return [e.message.offset for e in events]
+
+
+def test_a_gap_is_fetched_and_handed_on_first_and_acked_only_after_its_record() -> None:
     tp = TP("ingest.event", 3)
-    consumer = Consumer({tp: 103})
-    app = App(consumer)
+    log = Log()
+    gate, app = gate_for({tp: 103}, log)
 
-    async def committed(tp: TP) -> int | None:
-        return consumer.committed.get(tp)
+    async def run() -> None:
+        first = Event(Message(tp, 103))
+        assert offsets(await gate.admit(first)) == [103]
+        later = Event(Message(tp, 107))
+        assert offsets(await gate.admit(later)) == [104, 105, 106, 107]
+        assert log.fetches == [range(104, 107)]
+        gate.settle()
+        assert app.consumer.acked == []  # the agent has not finished with 107 yet
+        later.message.acked = True  # its stream acks 107
+        assert offsets(await gate.admit(Event(Message(tp, 108)))) == [108]
+        assert app.consumer.acked == [104, 105, 106]
+        gate.settle()
+        assert app.consumer.acked == [104, 105, 106]
 
-    gate = InOrder(app, "route", committed)  # type: ignore[arg-type]
+    asyncio.run(run())
 
-    async def run(offsets: list[int]) -> list[tuple[int, bool, bool]]:
-        out = []
-        for offset in offsets:
-            event = Event(Message(tp, offset))
-            out.append((offset, await gate.admit(event), event.message.acked))
-        return out
 
-    first = asyncio.run(run([111, 112, 103, 104]))
-    assert first == [(111, False, True), (112, False, True), (103, True, False), (104, True, False)]
-    assert consumer.seeks == [(tp, 103)]
+def test_a_new_lane_starts_from_the_commit_and_afresh_after_a_rebalance() -> None:
+    tp = TP("ingest.event", 3)
+    committed = {tp: 100}
+    log = Log()
+    gate, app = gate_for(committed, log)
+    assert offsets(asyncio.run(gate.admit(Event(Message(tp, 102))))) == [100, 101, 102]
     for receiver in app.on_partitions_assigned.receivers:
         receiver(app, set())
-    consumer.committed[tp] = 300
-    assert asyncio.run(run([300])) == [(300, True, False)]
+    committed[tp] = 300
+    assert offsets(asyncio.run(gate.admit(Event(Message(tp, 300))))) == [300]
+    assert log.fetches == [range(100, 102)]
 
 
-def test_a_log_that_starts_past_the_expected_offset_is_taken_from_its_start() -> None:
+def test_records_gone_by_retention_are_counted_and_the_rest_handed_on() -> None:
     tp = TP("ingest.event", 0)
-    consumer = Consumer({}, earliest=50)
-
-    async def committed(tp: TP) -> int | None:
-        return 10
-
-    gate = InOrder(App(consumer), "route", committed)  # type: ignore[arg-type]
-    event = Event(Message(tp, 50))
-    assert asyncio.run(gate.admit(event)) is True
-    assert consumer.seeks == []
+    log = Log(first=50)
+    gate, _ = gate_for({tp: 10}, log)
+    assert offsets(asyncio.run(gate.admit(Event(Message(tp, 52))))) == [50, 51, 52]
 
 
-def test_a_seek_never_honoured_is_given_up_after_a_while_rather_than_stall() -> None:
+def test_a_failed_fetch_hands_on_the_record_in_hand() -> None:
     tp = TP("by_series", 0)
-    consumer = Consumer({tp: 0})
+    app = App()
 
     async def committed(tp: TP) -> int | None:
-        return consumer.committed.get(tp)
+        return 0
 
-    gate = InOrder(App(consumer), "fold", committed)  # type: ignore[arg-type]
+    async def broken(tp: TP, missing: range) -> list[Message]:
+        raise TimeoutError
 
-    async def admit(offset: int) -> bool:
-        return await gate.admit(Event(Message(tp, offset)))
-
-    assert asyncio.run(admit(8)) is False  # sought back to 0
-    assert asyncio.run(admit(9)) is False  # still waiting for 0
-    gate.sought_at[tp] -= 10  # the seek is older than GIVE_UP_S; 0 never came
-    assert asyncio.run(admit(9)) is True
-    assert asyncio.run(admit(10)) is True
-    assert consumer.seeks == [(tp, 0)]
+    gate = InOrder(app, "fold", committed, broken)  # type: ignore[arg-type]
+    assert offsets(asyncio.run(gate.admit(Event(Message(tp, 8))))) == [8]
+    assert offsets(asyncio.run(gate.admit(Event(Message(tp, 9))))) == [9]
 
 
 def test_without_a_commit_a_new_lane_takes_the_first_record() -> None:
     tp = TP("ingest.metric", 1)
-    consumer = Consumer({})
-
-    async def committed(tp: TP) -> int | None:
-        return None
-
-    gate = InOrder(App(consumer), "route", committed)  # type: ignore[arg-type]
-    assert asyncio.run(gate.admit(Event(Message(tp, 8)))) is True
-    assert consumer.seeks == []
-
-
-def test_a_seek_the_fetch_loop_read_past_is_made_again() -> None:
-    tp = TP("ingest.event", 4)
-    consumer = Consumer({tp: 167})
-
-    async def committed(tp: TP) -> int | None:
-        return consumer.committed.get(tp)
-
-    gate = InOrder(App(consumer), "route", committed)  # type: ignore[arg-type]
-
-    async def admit(offset: int) -> bool:
-        return await gate.admit(Event(Message(tp, offset)))
-
-    assert asyncio.run(admit(216)) is False
-    assert asyncio.run(admit(217)) is False  # Faust's read offset is still the sought 167
-    consumer._read_offset[tp] = 230  # the fetch loop went on handing records fetched before
-    assert asyncio.run(admit(218)) is False
-    assert consumer.seeks == [(tp, 167), (tp, 167)]
-    assert asyncio.run(admit(167)) is True
+    log = Log()
+    gate, _ = gate_for({}, log)
+    assert offsets(asyncio.run(gate.admit(Event(Message(tp, 8))))) == [8]
+    assert log.fetches == []
