@@ -41,6 +41,11 @@ REFETCHED = Counter(
     "Records of such gaps fetched again and handed to the agent before the later record",
     ["stage"],
 )
+STALE = Counter(
+    "pulseline_processor_stale_records_total",
+    "Records of partitions revoked from this worker, handed on after the rebalance; dropped",
+    ["stage"],
+)
 GAVE_UP = Counter(
     "pulseline_processor_gaps_given_up_total",
     "Records of a gap that could not be fetched again (gone by retention, or timed out)",
@@ -152,10 +157,12 @@ class InOrder:
         self.fetch = fetch or _REFETCHERS[app].fetch
         self.lanes: dict[Any, Lane] = {}
         self.pending: list[tuple[Any, list[Message]]] = []
+        self.owned: frozenset[Any] | None = None
         app.on_partitions_assigned.connect(self._reassigned)
         _GATES.add(self)
 
     def _reassigned(self, sender: Any, /, *args: Any, **kwargs: Any) -> None:
+        self.owned = frozenset(args[0]) if args else None
         self.lanes.clear()
         self.pending.clear()
 
@@ -165,6 +172,13 @@ class InOrder:
             self.settle()
         message = event.message
         tp = message.tp
+        if self.owned is not None and tp not in self.owned:
+            # Fetched before the rebalance: the partition's new owner takes it from the
+            # group's commit. Marked acked so it stays out of Faust's acked offsets, which
+            # would decide a later commit should the partition come back.
+            STALE.labels(self.stage).inc()
+            message.acked = True
+            return []
         lane = self.lanes.get(tp, NEW)
         if lane.expect == message.offset:  # the usual case, as step() would; kept cheap
             self.lanes[tp] = Lane(message.offset + 1)

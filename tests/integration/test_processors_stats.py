@@ -166,11 +166,6 @@ async def latest_project_counts(settings: ProcessorSettings) -> dict[tuple[int, 
 
 
 @pytest.mark.faults
-@pytest.mark.xfail(
-    reason="open defect (processors issue): a seek back that Faust does not honour can "
-    "stall or, since it is given up after 3 s, lose the records between (1 of 6 runs)",
-    strict=False,
-)
 def test_a_worker_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
     env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -163,7 +163,7 @@ def test_a_new_lane_starts_from_the_commit_and_afresh_after_a_rebalance() -> Non
     gate, app = gate_for(committed, log)
     assert offsets(asyncio.run(gate.admit(Event(Message(tp, 102))))) == [100, 101, 102]
     for receiver in app.on_partitions_assigned.receivers:
-        receiver(app, set())
+        receiver(app, {tp})
     committed[tp] = 300
     assert offsets(asyncio.run(gate.admit(Event(Message(tp, 300))))) == [300]
     assert log.fetches == [range(100, 102)]
@@ -196,4 +196,18 @@ def test_without_a_commit_a_new_lane_takes_the_first_record() -> None:
     log = Log()
     gate, _ = gate_for({}, log)
     assert offsets(asyncio.run(gate.admit(Event(Message(tp, 8))))) == [8]
+    assert log.fetches == []
+
+
+def test_a_record_of_a_partition_revoked_from_this_worker_is_dropped_unacked() -> None:
+    kept, moved = TP("ingest.event", 0), TP("ingest.event", 1)
+    log = Log()
+    gate, app = gate_for({kept: 5, moved: 5}, log)
+    for receiver in app.on_partitions_assigned.receivers:
+        receiver(app, {kept})
+    stale = Event(Message(moved, 9))
+    assert asyncio.run(gate.admit(stale)) == []
+    assert stale.message.acked  # so its stream's ack does not reach Faust's acked offsets
+    assert app.consumer.acked == []
+    assert offsets(asyncio.run(gate.admit(Event(Message(kept, 5))))) == [5]
     assert log.fetches == []
