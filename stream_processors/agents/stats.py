@@ -10,6 +10,13 @@ Table writes go through ``SeriesTable.write`` with the partition of the batch's 
 inside ``take_events`` Faust has no current event, so ``table[key] = value`` is refused
 ("Cannot modify table outside of agent/stream") and the changelog partition must be named.
 
+Auto-resolve: an anomaly opens the incident of its dedup key and arms an alarm in the
+series' state; the next judgment of the same rule that comes out normal (``resolve_after``
+in a row) sends a resolve signal with the reason (``logic.recovery``). A series that never
+fired sends none. The emit timer also closes windows: a transaction series' slow window, and
+the error windows an armed error-rate alarm waits for, so a spike resolves without a further
+error event.
+
 Redelivery: each series' entry keeps, beside its state, the last source offset it applied
 per source partition (``logic.replay_guard``), written in the same changelog record. Points
 routed again after a crash (of the router or of this fold) are skipped, exactly.
@@ -25,7 +32,7 @@ from typing import Any
 import faust
 import orjson
 
-from pulseline.records.incidents import INCIDENT_SIGNALS, IncidentSignal, Severity
+from pulseline.records.incidents import INCIDENT_SIGNALS, Severity
 from pulseline.records.stats import (
     ANOMALIES,
     STATS,
@@ -37,16 +44,21 @@ from pulseline.settings import ProcessorSettings
 from stream_processors.control_plane import control_store, loaded
 from stream_processors.deadletter import DeadLetters
 from stream_processors.in_order import InOrder
+from stream_processors.incident_signals import signal_of
+from stream_processors.logic.incidents import IncidentRequest, ResolveRequest
+from stream_processors.logic.recovery import Resolved
 from stream_processors.logic.replay_guard import fresh
 from stream_processors.logic.series import (
+    ERROR,
     INCIDENT_KINDS,
     TRANSACTION,
     Found,
     SeriesKey,
     SeriesState,
-    fold,
+    dedup_key,
+    fold_resolving,
     snapshot,
-    tick,
+    tick_resolving,
     title,
 )
 from stream_processors.tables import changelogged_table
@@ -116,8 +128,14 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
     book = ThresholdBook(lambda: control.view)
     dirty: set[str] = set()
 
-    async def publish(key: SeriesKey, found: Found, event_id: str) -> None:
-        anomaly = found.anomaly
+    async def publish(key: SeriesKey, output: Found | Resolved, event_id: str) -> None:
+        if isinstance(output, Resolved):
+            dedup = dedup_key(key, output.rule)
+            request = ResolveRequest(dedup, output.reason)
+            signal = signal_of(request, output.at, key.project_id)
+            await signals.send(key=dedup.encode(), value=signal.model_dump_json().encode())
+            return
+        anomaly = output.anomaly
         series = key.encode()
         record = {
             "schema_version": 1,
@@ -131,18 +149,17 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
             "event_id": event_id,
         }
         await anomalies_out.send(key=series.encode(), value=orjson.dumps(record))
-        dedup = f"anomaly:{key.project_id}:{anomaly.rule}:{key.family}:{key.name}"
-        signal = IncidentSignal(
-            action="open",
-            dedup_key=dedup,
-            at=anomaly.at,
+        dedup = dedup_key(key, anomaly.rule)
+        opening = IncidentRequest(
             project_id=key.project_id,
             kind=INCIDENT_KINDS[anomaly.rule],
             severity=Severity.WARNING,
+            dedup_key=dedup,
             title=title(key, anomaly.rule),
             explanation=anomaly.explanation,
             links={"series": series, "event_id": event_id},
         )
+        signal = signal_of(opening, anomaly.at)
         await signals.send(key=dedup.encode(), value=signal.model_dump_json().encode())
 
     @app.agent(by_series, name=STAGE)
@@ -172,14 +189,14 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
                     group.ats += [routed.ats[i] for i in kept]
                     group.ids += [routed.event_ids[i] for i in kept]
                     group.members.append(event)
-            outputs: list[tuple[SeriesKey, Found, str]] = []
+            outputs: list[tuple[SeriesKey, Found | Resolved, str]] = []
             for series, group in groups.items():
                 if not group.values:
                     continue
                 key = SeriesKey.decode(series)
                 try:
                     thresholds = book.for_series(key)
-                    state, found = fold(
+                    state, found = fold_resolving(
                         key.family, table.state(series), group.values, group.ats, thresholds
                     )
                 except Exception as exc:
@@ -189,8 +206,8 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
                 table.write(group.partition, series, state, group.marks)
                 dirty.add(series)
                 outputs += [(key, f, group.ids[f.index]) for f in found]
-            for key, found_one, event_id in outputs:
-                await publish(key, found_one, event_id)
+            for key, output, event_id in outputs:
+                await publish(key, output, event_id)
 
     async def after_recovery() -> None:
         # The timer writes only series of partitions this worker still owns; and a snapshot
@@ -207,11 +224,12 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
     async def emit() -> None:
         now = time.time()
         at = datetime.fromtimestamp(now, UTC)
-        closing = [k for k, p in table.partition_of.items() if _window_open(table, k)]
+        closing = [k for k, p in table.partition_of.items() if _ticks(table, k)]
         for series in closing:
             key = SeriesKey.decode(series)
-            state, found = tick(table.state(series), now, book.for_series(key))
-            if state.window != table.state(series).window:
+            before = table.state(series)
+            state, found = tick_resolving(key.family, before, now, book.for_series(key))
+            if state is not before:
                 table.write(table.partition_of[series], series, state)
             for one in found:
                 await publish(key, one, "")
@@ -237,7 +255,13 @@ class Group:
     members: list[Any] = field(default_factory=list)
 
 
-def _window_open(table: SeriesTable, series: str) -> bool:
-    if SeriesKey.decode(series).family != TRANSACTION:
-        return False
-    return table.state(series).window.window is not None
+def _ticks(table: SeriesTable, series: str) -> bool:
+    """Whether the timer has a window to close: a transaction series' open window, or the
+    window of an error series whose error-rate alarm is armed."""
+    family = SeriesKey.decode(series).family
+    if family == TRANSACTION:
+        return table.state(series).window.window is not None
+    if family == ERROR:
+        state = table.state(series)
+        return bool(state.recovery.alarms) and state.window.window is not None
+    return False

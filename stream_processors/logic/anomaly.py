@@ -23,7 +23,9 @@ over immutable state that serialises with ``to_dict``/``from_dict`` for a change
   window or at ``slow_tick``.
 
 Each ``Anomaly`` carries a ``score`` that grows with how anomalous it is (a z-score, a drop
-fraction, a ratio to a baseline or limit) and a sentence saying why.
+fraction, a ratio to a baseline or limit) and a sentence saying why. The conditions are also
+exposed (``size_mean``/``size_drop``, ``error_spike``, ``window_mean``) so that
+``logic.recovery`` resolves an incident by the very rule that opened it.
 """
 
 from __future__ import annotations
@@ -217,9 +219,9 @@ def output_size_step(
     """Judge a run's output size against the mean of the previous ``size_window`` runs."""
     found: list[Anomaly] = []
     window = thresholds.size_window
-    if len(state.recent) >= window:
-        mean = sum(state.recent[-window:]) / window
-        drop = 1.0 - value / mean if mean > 0 else 0.0
+    mean = size_mean(state, thresholds)
+    if mean is not None:
+        drop = size_drop(value, mean)
         if drop > thresholds.size_drop:
             text = (
                 f"output {explain.size(value)}, {drop:.0%} below the mean "
@@ -227,6 +229,20 @@ def output_size_step(
             )
             found.append(Anomaly("output_size", value, drop, text, now))
     return state.pushed(value, window), found
+
+
+def size_mean(state: RecentState, thresholds: Thresholds) -> float | None:
+    """The mean a run's output is judged against; ``None`` (not judged) until
+    ``size_window`` runs are known."""
+    window = thresholds.size_window
+    if len(state.recent) < window:
+        return None
+    return sum(state.recent[-window:]) / window
+
+
+def size_drop(value: float, mean: float) -> float:
+    """How far ``value`` is below ``mean``, as a fraction of it (0 when the mean is 0)."""
+    return 1.0 - value / mean if mean > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -267,7 +283,7 @@ def error_rate_step(
 
     A late value (``now`` in an earlier window) counts in the open window.
     """
-    index = _window_index(now, thresholds)
+    index = window_index(now, thresholds)
     if state.window is None:
         state = WindowState(window=index)
     elif index > state.window:
@@ -276,8 +292,7 @@ def error_rate_step(
         state = WindowState(window=index, past=past[-thresholds.error_baseline_windows :])
     count = state.count + int(value)
     state = replace(state, count=count)
-    baseline = sum(state.past) / len(state.past) if state.past else 0.0
-    spike = count >= thresholds.error_min_count and count > thresholds.error_factor * baseline
+    spike, baseline = error_spike(state, thresholds)
     if state.alerted or not spike:
         return state, []
     ratio = count / max(baseline, 1.0)
@@ -286,6 +301,14 @@ def error_rate_step(
         f"{baseline:.1f} (mean of the {len(state.past)} windows before)"
     )
     return replace(state, alerted=True), [Anomaly("error_rate", count, ratio, text, now)]
+
+
+def error_spike(state: WindowState, thresholds: Thresholds) -> tuple[bool, float]:
+    """Whether the window's count so far is a spike, and the baseline it is judged against."""
+    baseline = sum(state.past) / len(state.past) if state.past else 0.0
+    count = state.count
+    spike = count >= thresholds.error_min_count and count > thresholds.error_factor * baseline
+    return spike, baseline
 
 
 def slow_step(
@@ -297,7 +320,7 @@ def slow_step(
     if value > limit:
         text = f"took {explain.duration(value)}, over the {explain.duration(limit)} limit"
         found.append(Anomaly("slow_request", value, value / limit, text, now))
-    index = _window_index(now, thresholds)
+    index = window_index(now, thresholds)
     window = index if state.window is None else max(state.window, index)
     return replace(state, window=window, count=state.count + 1, total=state.total + value), found
 
@@ -306,24 +329,35 @@ def slow_tick(
     state: WindowState, now: datetime, thresholds: Thresholds
 ) -> tuple[WindowState, list[Anomaly]]:
     """Close the open window if ``now`` is past it, alerting when its mean was slow."""
-    if state.window is None or _window_index(now, thresholds) <= state.window:
+    if state.window is None or window_index(now, thresholds) <= state.window:
         return state, []
     closed, found = WindowState(), []
     limit = thresholds.slow_mean_s * 1000
-    mean = state.total / state.count if state.count else 0.0
+    mean = window_mean(state)
     if mean > limit:
-        start = datetime.fromtimestamp(state.window * thresholds.window_s, UTC)
         text = (
             f"mean {explain.duration(mean)} over {state.count} requests in the "
-            f"{_minutes(thresholds)} window from {start:%H:%M}, "
+            f"{window_name(state.window, thresholds)}, "
             f"over the {explain.duration(limit)} limit"
         )
         found.append(Anomaly("slow_window", mean, mean / limit, text, now))
     return closed, found
 
 
-def _window_index(now: datetime, thresholds: Thresholds) -> int:
+def window_mean(state: WindowState) -> float:
+    """The mean value of the window (the slow-window rule's quantity); 0 when empty."""
+    return state.total / state.count if state.count else 0.0
+
+
+def window_index(now: datetime, thresholds: Thresholds) -> int:
+    """The index since the epoch of the ``window_s`` window holding ``now``."""
     return math.floor(now.timestamp() / thresholds.window_s)
+
+
+def window_name(index: int, thresholds: Thresholds) -> str:
+    """``5 min window from 12:05`` for the window of ``index``."""
+    start = datetime.fromtimestamp(index * thresholds.window_s, UTC)
+    return f"{_minutes(thresholds)} window from {start:%H:%M}"
 
 
 def _minutes(thresholds: Thresholds) -> str:

@@ -48,6 +48,10 @@ class Thresholds:
     """Slow requests: a single request over this alerts."""
     slow_mean_s: float = 5.0
     """Slow requests: a window whose mean is over this alerts."""
+    resolve_after: int = 1
+    """Auto-resolve: an anomaly incident resolves after this many normal judgments in a row
+    by the rule that opened it (runs for duration and output size, closed windows for the
+    error-rate and slow-endpoint rules); see ``logic.recovery``."""
 
     def with_overrides(self, overrides: Mapping[str, object]) -> Thresholds:
         """A copy with ``overrides`` applied; raises ``ValueError`` naming a bad key."""
