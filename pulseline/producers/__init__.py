@@ -1,0 +1,1 @@
+"""Clients that feed the gateway from the machines being watched."""
