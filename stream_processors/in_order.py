@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -165,6 +165,17 @@ class InOrder:
         self.owned = frozenset(args[0]) if args else None
         self.lanes.clear()
         self.pending.clear()
+
+    async def events(self, stream: Any) -> AsyncIterator[Any]:
+        """The stream's events in order; Faust acks a handed event once the agent asks for
+        the next, so after the records of its gap have been handled too."""
+        async for handed in stream.events():
+            for event in await self.admit(handed):
+                yield event
+
+    async def admitted(self, handed: Sequence[Any]) -> list[Any]:
+        """A batch (``take_events``) in order, with the records of any gap in it."""
+        return [event for one in handed for event in await self.admit(one)]
 
     async def admit(self, event: Any) -> list[Any]:
         """The events to handle, in order: the records of a gap before it first, then it."""

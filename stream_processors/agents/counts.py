@@ -47,20 +47,19 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
     @app.agent(by_project, name=STAGE)
     async def count(stream: Any) -> None:
         in_order = InOrder(app, STAGE)
-        async for handed in stream.events():
-            for event in await in_order.admit(handed):
-                try:
-                    routed = CountDelta.model_validate_json(event.value)
-                    key = CountKey.decode(routed.key).encode()
-                    entry = counts.get(key) or {"n": 0, "marks": {}}
-                    kept, marks = fresh(entry["marks"], routed.source, routed.offsets)
-                    if not kept:
-                        continue
-                    counts[key] = {"n": entry["n"] + len(kept), "marks": marks, "at": time.time()}
-                except Exception as exc:
-                    await dead.send(event, STAGE, f"{type(exc).__name__}: {exc}")
+        async for event in in_order.events(stream):
+            try:
+                routed = CountDelta.model_validate_json(event.value)
+                key = CountKey.decode(routed.key).encode()
+                entry = counts.get(key) or {"n": 0, "marks": {}}
+                kept, marks = fresh(entry["marks"], routed.source, routed.offsets)
+                if not kept:
                     continue
-                dirty.add(key)
+                counts[key] = {"n": entry["n"] + len(kept), "marks": marks, "at": time.time()}
+            except Exception as exc:
+                await dead.send(event, STAGE, f"{type(exc).__name__}: {exc}")
+                continue
+            dirty.add(key)
 
     @counts.on_recover
     async def resend_recent() -> None:

@@ -40,15 +40,14 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
     @app.agent(signals, name=STAGE)
     async def keep_book(stream: Any) -> None:
         in_order = InOrder(app, STAGE)
-        async for handed in stream.events():
-            for event in await in_order.admit(handed):
-                try:
-                    signal = IncidentSignal.model_validate_json(event.value)
-                    incident = apply_signal(book, signal)
-                except Exception as exc:
-                    await dead.send(event, STAGE, f"{type(exc).__name__}: {exc}")
-                    continue
-                if incident is not None:
-                    await out.send(
-                        key=incident.dedup_key.encode(), value=orjson.dumps(incident.to_json())
-                    )
+        async for event in in_order.events(stream):
+            try:
+                signal = IncidentSignal.model_validate_json(event.value)
+                incident = apply_signal(book, signal)
+            except Exception as exc:
+                await dead.send(event, STAGE, f"{type(exc).__name__}: {exc}")
+                continue
+            if incident is not None:
+                await out.send(
+                    key=incident.dedup_key.encode(), value=orjson.dumps(incident.to_json())
+                )

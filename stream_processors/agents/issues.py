@@ -128,12 +128,11 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
     @app.agent(inputs, name="issues")
     async def fold(stream: Any) -> None:
         in_order = InOrder(app, "issues")
-        async for handed in stream.events():
-            for event in await in_order.admit(handed):
-                try:
-                    if event.message.topic == commands_name:
-                        await on_command(event.value)
-                    else:
-                        await on_error(event.value)
-                except Exception as exc:
-                    await dead.send(event, "issues", f"{type(exc).__name__}: {exc}")
+        async for event in in_order.events(stream):
+            try:
+                if event.message.topic == commands_name:
+                    await on_command(event.value)
+                else:
+                    await on_error(event.value)
+            except Exception as exc:
+                await dead.send(event, "issues", f"{type(exc).__name__}: {exc}")

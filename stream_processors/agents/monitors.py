@@ -114,39 +114,38 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
     async def follow_check_ins(stream: Any) -> None:
         await loaded(app)
         in_order = InOrder(app, STAGE)
-        async for handed in stream.events():
-            for event in await in_order.admit(handed):
-                try:
-                    doc = orjson.loads(event.value)
-                    project_id = int(doc["project_id"])
-                    attributes = doc.get("attributes") or {}
-                    key = f"{project_id}:{attributes['monitor']}"
-                    entry = table.get(key)
-                    known = None if entry is None else entry["monitor_id"]
-                    monitor = rows.find_monitor(control.view, project_id, attributes, known)
-                    if monitor is None:
-                        await dead.send(event, STAGE, "unknown monitor")
-                        continue
-                    check_in = sm.CheckIn.from_event(doc)
-                    now = datetime.now(UTC)
-                    before = (
-                        sm.MonitorState() if entry is None else rows.state_from_dict(entry["state"])
-                    )
-                    after, outputs = sm.on_check_in(before, check_in, monitor, now)
-                    table[key] = MonitorTableEntry(
-                        monitor_id=monitor.id,
-                        partition=event.message.partition,
-                        state=rows.state_to_dict(after),
-                    ).model_dump()
-                    clock.index.schedule(key, sm.next_check_at(after, monitor, now))
-                    clock.seen[key] = monitor
-                    started = check_in.status == "start" and after.open_runs != before.open_runs
-                    running = (rows.running_row(check_in, monitor, now),) if started else ()
-                    await emit(
-                        monitor, before, after, outputs, now, running, rows.output_tail(attributes)
-                    )
-                except Exception as exc:
-                    await dead.send(event, STAGE, f"{type(exc).__name__}: {exc}")
+        async for event in in_order.events(stream):
+            try:
+                doc = orjson.loads(event.value)
+                project_id = int(doc["project_id"])
+                attributes = doc.get("attributes") or {}
+                key = f"{project_id}:{attributes['monitor']}"
+                entry = table.get(key)
+                known = None if entry is None else entry["monitor_id"]
+                monitor = rows.find_monitor(control.view, project_id, attributes, known)
+                if monitor is None:
+                    await dead.send(event, STAGE, "unknown monitor")
+                    continue
+                check_in = sm.CheckIn.from_event(doc)
+                now = datetime.now(UTC)
+                before = (
+                    sm.MonitorState() if entry is None else rows.state_from_dict(entry["state"])
+                )
+                after, outputs = sm.on_check_in(before, check_in, monitor, now)
+                table[key] = MonitorTableEntry(
+                    monitor_id=monitor.id,
+                    partition=event.message.partition,
+                    state=rows.state_to_dict(after),
+                ).model_dump()
+                clock.index.schedule(key, sm.next_check_at(after, monitor, now))
+                clock.seen[key] = monitor
+                started = check_in.status == "start" and after.open_runs != before.open_runs
+                running = (rows.running_row(check_in, monitor, now),) if started else ()
+                await emit(
+                    monitor, before, after, outputs, now, running, rows.output_tail(attributes)
+                )
+            except Exception as exc:
+                await dead.send(event, STAGE, f"{type(exc).__name__}: {exc}")
 
     def rebuild(now: datetime) -> None:
         owned = owned_partitions()

@@ -127,9 +127,8 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
         in_order = InOrder(app, STAGE)
         async for events in stream.take_events(BATCH, within=WITHIN_S):
             batch = Batch()
-            for handed in events:
-                for event in await in_order.admit(handed):
-                    await one(event, batch)
+            for event in await in_order.admitted(events):
+                await one(event, batch)
             for (counter, source), offsets in batch.counts.items():
                 project = counter.split("|", 1)[0]
                 value = orjson.dumps(delta(counter, source, offsets))

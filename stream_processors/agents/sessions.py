@@ -123,15 +123,14 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
     @app.agent(sources, name="sessions")
     async def sessionize(stream: Any) -> None:
         in_order = InOrder(app, "sessions")
-        async for handed in stream.events():
-            for event in await in_order.admit(handed):
-                try:
-                    if event.message.topic == ticks_name:
-                        await on_tick(event.message)
-                    else:
-                        await on_hit(event.message)
-                except Exception as exc:
-                    await dead.send(event, "sessions", f"{type(exc).__name__}: {exc}")
+        async for event in in_order.events(stream):
+            try:
+                if event.message.topic == ticks_name:
+                    await on_tick(event.message)
+                else:
+                    await on_hit(event.message)
+            except Exception as exc:
+                await dead.send(event, "sessions", f"{type(exc).__name__}: {exc}")
 
     @app.timer(settings.processors_emit_interval_s, name="session_sweep_ticks")  # type: ignore[untyped-decorator]
     async def tick() -> None:

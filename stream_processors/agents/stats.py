@@ -168,27 +168,26 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
         in_order = InOrder(app, STAGE)
         async for events in stream.take_events(BATCH, within=WITHIN_S):
             groups: dict[str, Group] = {}
-            for handed in events:
-                for event in await in_order.admit(handed):
-                    try:
-                        routed = SeriesPoints.model_validate_json(event.value)
-                        SeriesKey.decode(routed.series)
-                        if not len(routed.values) == len(routed.ats) == len(routed.event_ids):
-                            raise ValueError("values, ats and event_ids differ in length")
-                        if len(routed.offsets) != len(routed.values):
-                            raise ValueError("offsets and values differ in length")
-                    except Exception as exc:
-                        await dead.send(event, STAGE, f"{type(exc).__name__}: {exc}")
-                        continue
-                    series = routed.series
-                    group = groups.get(series)
-                    if group is None:
-                        group = groups[series] = Group(event.message.partition, table.marks(series))
-                    kept, group.marks = fresh(group.marks, routed.source, routed.offsets)
-                    group.values += [routed.values[i] for i in kept]
-                    group.ats += [routed.ats[i] for i in kept]
-                    group.ids += [routed.event_ids[i] for i in kept]
-                    group.members.append(event)
+            for event in await in_order.admitted(events):
+                try:
+                    routed = SeriesPoints.model_validate_json(event.value)
+                    SeriesKey.decode(routed.series)
+                    if not len(routed.values) == len(routed.ats) == len(routed.event_ids):
+                        raise ValueError("values, ats and event_ids differ in length")
+                    if len(routed.offsets) != len(routed.values):
+                        raise ValueError("offsets and values differ in length")
+                except Exception as exc:
+                    await dead.send(event, STAGE, f"{type(exc).__name__}: {exc}")
+                    continue
+                series = routed.series
+                group = groups.get(series)
+                if group is None:
+                    group = groups[series] = Group(event.message.partition, table.marks(series))
+                kept, group.marks = fresh(group.marks, routed.source, routed.offsets)
+                group.values += [routed.values[i] for i in kept]
+                group.ats += [routed.ats[i] for i in kept]
+                group.ids += [routed.event_ids[i] for i in kept]
+                group.members.append(event)
             outputs: list[tuple[SeriesKey, Found | Resolved, str]] = []
             for series, group in groups.items():
                 if not group.values:

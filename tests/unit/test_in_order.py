@@ -211,3 +211,27 @@ def test_a_record_of_a_partition_revoked_from_this_worker_is_dropped_unacked() -
     assert app.consumer.acked == []
     assert offsets(asyncio.run(gate.admit(Event(Message(kept, 5))))) == [5]
     assert log.fetches == []
+
+
+class Stream:
+    def __init__(self, events: list[Event]) -> None:
+        self.handed = events
+
+    async def events(self) -> Any:
+        for event in self.handed:
+            yield event
+
+
+def test_an_agent_reads_the_stream_and_its_batches_with_the_gaps_filled() -> None:
+    tp = TP("ingest.event", 2)
+    log = Log()
+    gate, _ = gate_for({tp: 10}, log)
+
+    async def read(stream: Stream) -> list[int]:
+        return [event.message.offset async for event in gate.events(stream)]
+
+    handed = [Event(Message(tp, o)) for o in (10, 13, 14)]
+    assert asyncio.run(read(Stream(handed))) == [10, 11, 12, 13, 14]
+    batch = [Event(Message(tp, o)) for o in (15, 17)]
+    assert offsets(asyncio.run(gate.admitted(batch))) == [15, 16, 17]
+    assert log.fetches == [range(11, 13), range(16, 17)]
