@@ -14,18 +14,19 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from pulseline.collectors.events import batches
+from pulseline.sdk.retry import Backoff, parse_retry_after
 
 EVENTS_PATH = "/v1/events"
 # The gateway takes up to 10,000 events a batch (PULSELINE_MAX_BATCH_EVENTS); smaller
 # batches keep each request quick and a retry cheap.
 DEFAULT_BATCH = 500
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+BACKOFF = Backoff(base=0.5, cap=30.0)
 
 
 class Unauthorized(Exception):
@@ -42,31 +43,6 @@ class SendReport:
     @property
     def ok(self) -> bool:
         return self.dropped == 0
-
-
-def retry_after_s(header: str | None, now: datetime) -> float | None:
-    """``Retry-After`` in seconds from ``now``; ``None`` when absent or unreadable."""
-    if header is None or not header.strip():
-        return None
-    text = header.strip()
-    try:
-        return max(float(text), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - now).total_seconds(), 0.0)
-
-
-def backoff_s(attempt: int, base_s: float = 0.5, cap_s: float = 30.0, jitter: float = 1.0) -> float:
-    """Wait before retry ``attempt`` (1 = the first retry); ``jitter`` in [0, 1] scales
-    the upper half of the wait, so many collectors do not retry in step."""
-    ceiling = min(cap_s, base_s * 2.0 ** (attempt - 1))
-    return ceiling / 2 + ceiling / 2 * jitter
 
 
 def _detail(response: httpx.Response) -> str:
@@ -126,7 +102,7 @@ class IngestSender:
                 response = self._client.post(self.endpoint, json=body)
             except httpx.TransportError as exc:
                 problem = f"gateway unreachable ({type(exc).__name__})"
-                wait = backoff_s(attempt, jitter=self._jitter())
+                wait = BACKOFF.backoff(attempt - 1, self._jitter)
             else:
                 answer = _json_object(response)
                 # A 400 that lists "rejected" is a batch of invalid events, answered in full.
@@ -138,8 +114,10 @@ class IngestSender:
                     raise Unauthorized(_detail(response))
                 if response.status_code not in RETRY_STATUSES:
                     break
-                asked = retry_after_s(response.headers.get("retry-after"), self._clock())
-                wait = asked if asked is not None else backoff_s(attempt, jitter=self._jitter())
+                asked = parse_retry_after(
+                    response.headers.get("retry-after"), self._clock().timestamp()
+                )
+                wait = asked if asked is not None else BACKOFF.backoff(attempt - 1, self._jitter)
             if attempt == self.max_attempts:
                 break
             if wait > self.max_wait_s:

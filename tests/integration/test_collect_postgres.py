@@ -7,21 +7,19 @@ runs as the real command, in a subprocess, and is stopped with Ctrl-C (SIGINT).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
 from pulseline.schemas import EventIn
+from pulseline.sdk.testing import FakeGateway
 from tests.pg_fixture import PgServer, find_bindir, has_pg_stat_statements, postgres_server
 
 pytestmark = pytest.mark.integration
@@ -44,68 +42,15 @@ QUERY = "SELECT count(*) FROM orders WHERE amount > %s"
 ALL_STATEMENTS_NOTE = "pg_stat_statements is not installed in database 'nostats'"
 
 
-class Recorder:
-    """A gateway stand-in: answers 503 (Retry-After: 1) ``fail_first`` times, then 202."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.fail_first = fail_first
-        self.requests: list[tuple[int, dict[str, str], bytes]] = []
-        self.lock = threading.Lock()
-        recorder = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                with recorder.lock:
-                    failing = recorder.fail_first > 0
-                    recorder.fail_first -= 1 if failing else 0
-                    status = 503 if failing else 202
-                    recorder.requests.append((status, dict(self.headers.items()), body))
-                events = json.loads(body)
-                answer: dict[str, Any] = (
-                    {"error": "kafka_unavailable", "detail": "Kafka did not ack"}
-                    if failing
-                    else {"accepted": len(events), "event_ids": [e["event_id"] for e in events]}
-                )
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                if failing:
-                    self.send_header("Retry-After", "1")
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def accepted_events(self) -> list[dict[str, Any]]:
-        with self.lock:
-            bodies = [body for status, _, body in self.requests if status == 202]
-        return [event for body in bodies for event in json.loads(body)]
-
-    def raw(self) -> str:
-        with self.lock:
-            return "\n".join(f"{headers}\n{body.decode()}" for _, headers, body in self.requests)
+def raw(gateway: FakeGateway) -> str:
+    """Everything the collector sent: headers and bodies, as a secret would show in them."""
+    return "\n".join(f"{r.headers}\n{r.raw.decode()}" for r in gateway.requests())
 
 
 @pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    rec = Recorder()
-    yield rec
-    rec.close()
+def recorder() -> Iterator[FakeGateway]:
+    with FakeGateway() as gateway:
+        yield gateway
 
 
 @pytest.fixture(scope="module")
@@ -189,9 +134,9 @@ def assert_no_secret(*texts: str) -> None:
 
 @needs_statements
 def test_the_loop_sends_sane_metrics_and_never_the_password(
-    pg: PgServer, recorder: Recorder
+    pg: PgServer, recorder: FakeGateway
 ) -> None:
-    recorder.fail_first = 1
+    recorder.answer(503, retry_after="1")
     proc = collect(
         "--dsn", dsn(pg, "app"), "--url", recorder.url, "--interval", "1s", "--top-statements", "50"
     )
@@ -199,7 +144,7 @@ def test_the_loop_sends_sane_metrics_and_never_the_password(
     def statement_rates() -> list[dict[str, Any]]:
         return [
             e
-            for e in named(recorder.accepted_events(), "postgres.statement.calls_rate")
+            for e in named(recorder.events(), "postgres.statement.calls_rate")
             if "FROM orders WHERE amount >" in e["attributes"]["tags"]["query"]
             and e["attributes"]["value"] > 0
         ]
@@ -211,18 +156,16 @@ def test_the_loop_sends_sane_metrics_and_never_the_password(
     assert arrived, f"no statement rate arrived\nstdout:\n{out}\nstderr:\n{err}"
     assert code == 0 and err.rstrip().endswith("stopped"), err
 
-    events = recorder.accepted_events()
+    events = recorder.events()
     for event in events:
         EventIn.model_validate(event)
     # The first batch met a 503 and was sent again, with the same event ids.
-    first, second = recorder.requests[0], recorder.requests[1]
-    assert first[0] == 503 and second[0] == 202
-    assert [e["event_id"] for e in json.loads(first[2])] == [
-        e["event_id"] for e in json.loads(second[2])
-    ]
+    first, second, *_ = recorder.requests()
+    assert first.status == 503 and second.status == 202
+    assert [e["event_id"] for e in first.events] == [e["event_id"] for e in second.events]
     ids = [e["event_id"] for e in events]
     assert len(ids) == len(set(ids))
-    assert all(h["Authorization"] == f"Bearer {INGEST_KEY}" for _, h, _ in recorder.requests)
+    assert all(r.headers["authorization"] == f"Bearer {INGEST_KEY}" for r in recorder.requests())
 
     [*_, size] = named(events, "postgres.table.size_bytes", database="app", table="orders")
     assert size["attributes"]["value"] > 100_000
@@ -259,16 +202,16 @@ def test_the_loop_sends_sane_metrics_and_never_the_password(
         if "pulseline-collector" in e["attributes"].get("tags", {}).get("query", "")
     ]
     assert "****" in err
-    assert_no_secret(recorder.raw(), out, err)
+    assert_no_secret(raw(recorder), out, err)
 
 
 def test_without_pg_stat_statements_it_says_so_once_and_sends_the_rest(
-    pg: PgServer, recorder: Recorder
+    pg: PgServer, recorder: FakeGateway
 ) -> None:
     proc = collect("--dsn", dsn(pg, "nostats"), "--url", recorder.url, "--interval", "1s")
 
     def polls() -> int:
-        return len([s for s, _, _ in recorder.requests if s == 202])
+        return len([r for r in recorder.requests() if r.status == 202])
 
     try:
         arrived = wait_for(lambda: polls() >= 3, 30, lambda: None)
@@ -278,17 +221,17 @@ def test_without_pg_stat_statements_it_says_so_once_and_sends_the_rest(
     assert code == 0 and err.rstrip().endswith("stopped"), err
     assert err.count(ALL_STATEMENTS_NOTE) == 1, err
     assert "the other metrics continue" in err
-    events = recorder.accepted_events()
+    events = recorder.events()
     assert not [e for e in events if e["attributes"]["name"].startswith("postgres.statement.")]
     assert named(events, "postgres.xact_commit_rate", database="nostats")
     assert named(events, "postgres.connections", database="nostats", state="active")
     assert named(events, "postgres.database.size_bytes", database="app")
-    assert_no_secret(recorder.raw(), out, err)
+    assert_no_secret(raw(recorder), out, err)
 
 
 @needs_statements
 def test_an_extension_that_is_not_preloaded_is_said_and_the_rest_sent(
-    recorder: Recorder,
+    recorder: FakeGateway,
 ) -> None:
     assert BINDIR is not None
     with postgres_server(BINDIR, stat_statements=False) as bare:
@@ -300,15 +243,15 @@ def test_an_extension_that_is_not_preloaded_is_said_and_the_rest_sent(
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert err.count("pg_stat_statements is installed but not loaded") == 1, err
-    events = recorder.accepted_events()
+    events = recorder.events()
     assert named(events, "postgres.database.size_bytes", database="postgres")
     assert named(events, "postgres.connections.max")
     assert not [e for e in events if e["attributes"]["name"].startswith("postgres.statement.")]
-    assert_no_secret(recorder.raw(), out, err)
+    assert_no_secret(raw(recorder), out, err)
 
 
 def test_a_wrong_password_fails_the_poll_without_showing_it(
-    pg: PgServer, recorder: Recorder
+    pg: PgServer, recorder: FakeGateway
 ) -> None:
     wrong = "Wr0ng-" + PASSWORD
     proc = collect(
@@ -321,6 +264,6 @@ def test_a_wrong_password_fails_the_poll_without_showing_it(
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert "password authentication failed" in err
-    assert recorder.requests == []
+    assert recorder.requests() == []
     for secret in (wrong, quote(wrong, safe="")):
         assert secret not in out + err

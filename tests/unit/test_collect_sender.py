@@ -10,34 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from pulseline.collectors.sender import IngestSender, Unauthorized, backoff_s, retry_after_s
+from pulseline.collectors.sender import IngestSender, Unauthorized
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("header", "seconds"),
-    [
-        (None, None),
-        ("", None),
-        ("5", 5.0),
-        (" 2.5 ", 2.5),
-        ("-3", 0.0),
-        ("Sun, 01 Mar 2026 12:00:30 GMT", 30.0),
-        ("Sun, 01 Mar 2026 11:59:00 GMT", 0.0),
-        ("soon", None),
-    ],
-)
-def test_retry_after(header: str | None, seconds: float | None) -> None:
-    assert retry_after_s(header, NOW) == seconds
-
-
-@pytest.mark.parametrize(
-    ("attempt", "jitter", "seconds"),
-    [(1, 1.0, 0.5), (1, 0.0, 0.25), (2, 1.0, 1.0), (3, 0.5, 1.5), (7, 1.0, 30.0), (20, 0.0, 15.0)],
-)
-def test_backoff_doubles_up_to_a_cap(attempt: int, jitter: float, seconds: float) -> None:
-    assert backoff_s(attempt, jitter=jitter) == seconds
 
 
 def events(n: int) -> list[dict[str, Any]]:
