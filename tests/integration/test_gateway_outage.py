@@ -31,6 +31,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.anyio]
 KEY = new_key(Scope.INGEST)
 PRODUCE_TIMEOUT_S = 2.0
 MARGIN_S = 1.5
+# The background batches (200 events) share the event loop with a JVM starting on two
+# cores; CI saw one take 4.2 s. A hang (aiokafka retries forever) would be far past this.
+TRAFFIC_MARGIN_S = 4.0
 RECOVERY_LIMIT_S = 20.0
 
 
@@ -162,7 +165,8 @@ async def test_it_answers_503_while_the_broker_is_down_and_recovers_by_itself(
     assert set(statuses) <= {202, 503}
     assert {status for status, _ in traffic.answers} <= {202, 503}
     slowest_503 = max((t for status, t in traffic.answers if status == 503), default=0.0)
-    assert slowest_503 < PRODUCE_TIMEOUT_S + MARGIN_S
+    print(f"slowest 503 of the background traffic: {slowest_503:.2f}s")
+    assert slowest_503 < PRODUCE_TIMEOUT_S + TRAFFIC_MARGIN_S
     # A 202 means Kafka has the events, outage or not.
     assert traffic.acked
     on_topic = await event_ids_on(broker.settings.bootstrap, "outage.ingest.event", traffic.acked)
