@@ -27,14 +27,19 @@ MIN_VALUE_CHARS = 4
 _BORING_VALUES = frozenset({"true", "false", "none", "null", "yes"})
 _SECRET_WORDS = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL")
 
+# Each pattern may only start where its first class of characters starts: tried at every
+# offset of a long word (a 100 KB line of base64), a lazy prefix rescans the rest of the
+# word each time, which is quadratic.
 _ASSIGNMENT = re.compile(
-    r"""(?P<name>[\w.-]*?(?:token|secret|passw(?:or)?d|passphrase|credentials?|key)s?
+    r"""(?<![\w.-])(?P<name>[\w.-]*?(?:token|secret|passw(?:or)?d|passphrase|credentials?|key)s?
           (?:[_.-][\w.-]*)?)(?![A-Za-z0-9])
         (?P<sep>["']?[ \t]*[=:][ \t]*)
         (?:"(?P<dq>[^"\n]*)"|'(?P<sq>[^'\n]*)'|(?P<value>[^\s"'&;,]+))""",
     re.IGNORECASE | re.VERBOSE,
 )
-_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^\s:/@]+:)(?P<value>[^\s/@]+)(?=@)")
+_URL_PASSWORD = re.compile(
+    r"(?<![a-z0-9+.-])(?P<head>[a-z][a-z0-9+.-]*://[^\s:/@]+:)(?P<value>[^\s/@]+)(?=@)"
+)
 _BEARER = re.compile(r"(?P<head>\bbearer[ \t]+)(?P<value>[A-Za-z0-9._~+/=-]+)", re.IGNORECASE)
 _BASIC = re.compile(
     r"(?P<head>\bauthorization[\"']?[ \t]*[:=][ \t]*[\"']?basic[ \t]+)(?P<value>[A-Za-z0-9+/=]+)",
