@@ -3,6 +3,7 @@ from typing import Any
 import pytest
 
 from stream_processors.logic.fingerprint import (
+    GROUPED_MESSAGE_CHARS,
     NotGroupable,
     group,
     normalize_filename,
@@ -187,3 +188,12 @@ def test_the_hash_is_stable_hex() -> None:
     assert got.hash == group({"message": "hello"}).hash
     assert len(got.hash) == 32
     int(got.hash, 16)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("unit", ["a.", "a-", "x"])
+def test_a_megabyte_message_groups_on_its_start_in_bounded_time(unit: str) -> None:
+    head = unit * (GROUPED_MESSAGE_CHARS // len(unit))
+    one, other = head + "tail one" * 100_000, head + "tail two" * 100_000
+    assert group(error(one)).hash == group(error(other)).hash
+    assert group(error(one)).hash != group(error("b" + one)).hash
