@@ -57,9 +57,7 @@ def create_app(
     app.include_router(sentry_router(settings, keyring, producer, metrics, gate))
     app.include_router(probes_router(producer, metrics, control))
     app.include_router(sdk_router())
-    app.include_router(
-        ping_router(settings, control, producer, metrics, settings.ping_body_limit_bytes, gate)
-    )
+    app.include_router(ping_router(settings, control, producer, metrics, gate))
     app.add_middleware(CountRequests, metrics=metrics)
     app.add_middleware(RequestIds)
     return app

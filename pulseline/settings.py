@@ -123,7 +123,11 @@ class GatewaySettings(CommonSettings):
     max_event_bytes: int = Field(1024 * 1024, ge=256)
     max_batch_events: int = Field(10_000, ge=1)
     max_event_age_days: int = Field(365, ge=1, description="older timestamps are rejected")
-    ping_body_limit_bytes: int = Field(10_000, ge=0, description="ping body kept, as Healthchecks")
+    ping_body_limit_bytes: int = Field(
+        32 * 1024,
+        ge=0,
+        description="ping body kept: the cron wrapper's 32 KiB tail (Healthchecks keeps 10,000)",
+    )
     trusted_proxies: str = Field(
         "", description="comma-separated CIDRs whose X-Forwarded-For is believed; empty = none"
     )

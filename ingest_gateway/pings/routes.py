@@ -8,12 +8,16 @@ over 255); 400 ``invalid uuid format`` (``rid``); 409 ``ambiguous slug``. Only a
 ping that was taken carries ``Ping-Body-Limit`` and ``Access-Control-Allow-Origin: *``.
 A ping over its project's rate or monthly quota is a 429 with ``Retry-After`` (as
 Healthchecks answers a rate limit) and the gateway's JSON body naming the limit.
+
+Beyond Healthchecks: ``?duration_ms=`` and ``?output_size=`` carry what the pinger
+measured itself (``pulseline wrap`` sends both); a malformed one is a 400 naming it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -27,7 +31,7 @@ from ingest_gateway.errors import KafkaUnavailable, PayloadTooLarge, RateLimited
 from ingest_gateway.handoff import admit, hand_off
 from ingest_gateway.limits import Gate
 from ingest_gateway.metrics import GatewayMetrics
-from ingest_gateway.pings.event import PingBody, check_in, status_of
+from ingest_gateway.pings.event import PingBody, Reported, check_in, status_of
 from ingest_gateway.pings.paths import BySlug, ByUuid, Target, parse
 from ingest_gateway.producer import Producer
 from ingest_gateway.stamp import Stamper
@@ -38,8 +42,6 @@ from pulseline.control.store import ControlStoreError
 from pulseline.control.view import ControlView
 from pulseline.settings import GatewaySettings
 
-# Healthchecks' PING_BODY_LIMIT; the gateway passes PULSELINE_PING_BODY_LIMIT_BYTES.
-PING_BODY_LIMIT = 10_000
 # What ``?create=1`` gives a new monitor: a daily period with an hour's grace.
 CREATED_SCHEDULE = {"period_s": 86_400}
 CREATED_GRACE_S = 3_600
@@ -86,6 +88,23 @@ def _run_id(raw: str | None) -> str | None:
         raise _Answer(400, "invalid uuid format", "bad_rid") from None
 
 
+_WHOLE = re.compile(r"[0-9]{1,15}")
+_DECIMAL = re.compile(r"[0-9]{1,15}(\.[0-9]{1,6})?")
+
+
+def _reported(query: Mapping[str, str]) -> Reported:
+    """The pinger's own ``duration_ms`` (decimals rounded) and ``output_size`` (bytes)."""
+    duration, size = query.get("duration_ms"), query.get("output_size")
+    if duration is not None and not _DECIMAL.fullmatch(duration):
+        raise _Answer(400, "invalid duration_ms", "bad_duration")
+    if size is not None and not _WHOLE.fullmatch(size):
+        raise _Answer(400, "invalid output_size", "bad_output_size")
+    return Reported(
+        duration_ms=None if duration is None else round(float(duration)),
+        output_size=None if size is None else int(size),
+    )
+
+
 def _slug_matches(view: ControlView, project_id: int, slug: str) -> list[Monitor]:
     return [
         m
@@ -99,7 +118,6 @@ def ping_router(
     control: Store | None,
     producer: Producer,
     metrics: GatewayMetrics,
-    body_limit: int = PING_BODY_LIMIT,
     gate: Gate | None = None,
 ) -> APIRouter:
     """The ping routes; none when there is no control plane to resolve monitors with.
@@ -110,6 +128,7 @@ def ping_router(
     if control is None:
         return router
     store: Store = control
+    body_limit = settings.ping_body_limit_bytes
     limits = gate or Gate.from_settings(settings, control)
     proxies = TrustedProxies.parse(settings.trusted_proxies)
     service = ControlService(store)
@@ -195,6 +214,7 @@ def ping_router(
             if target.exit_status is not None and target.exit_status > 255:
                 raise _Answer(400, "invalid url format", "bad_exit_status")
             run_id = _run_id(request.query_params.get("rid"))
+            reported = _reported(request.query_params)
             if isinstance(found, Monitor):
                 monitor, created = found, False
             else:  # only now, so a refused ping makes no monitor (Healthchecks would)
@@ -217,6 +237,7 @@ def ping_router(
             body=body,
             method=request.method,
             user_agent=request.headers.get("user-agent", ""),
+            reported=reported,
         )
         try:
             await produce(event, monitor.project_id, request_client(request, proxies))

@@ -8,8 +8,8 @@ The pings are the gateway's Healthchecks-style routes (``ingest_gateway/pings``)
 
 or ``{url}/ping/{monitor_id}/…`` when the monitor is given by its id. ``create=1`` makes
 a missing slug's monitor. ``duration_ms`` and ``output_size`` ride along as query
-parameters; the gateway of today ignores them (it times a run from its two pings and
-counts the body it got).
+parameters, and the gateway stores them in place of its own figures (a run timed by its
+two pings; the size of the body it got, which is only the tail).
 
 A bad setting never stops the job: it is reported as a warning and its default is used.
 """

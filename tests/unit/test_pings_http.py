@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from ingest_gateway.app import create_app
-from ingest_gateway.pings.routes import PING_BODY_LIMIT
 from ingest_gateway.producer import ListProducer
 from pulseline.control.entities import EntityType, Monitor, Project
 from pulseline.control.service import ControlService
@@ -23,6 +22,7 @@ from tests.unit.test_admin_api import MemoryStore
 pytestmark = pytest.mark.anyio
 
 PING_KEY = "pk_" + "a" * 20
+BODY_LIMIT = 10_000  # Healthchecks' PING_BODY_LIMIT, below the gateway's default
 
 
 class Control(MemoryStore):
@@ -72,7 +72,9 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
-    settings = GatewaySettings.from_env({}, topic_prefix="unit.", retry_after_s=7)
+    settings = GatewaySettings.from_env(
+        {}, topic_prefix="unit.", retry_after_s=7, ping_body_limit_bytes=BODY_LIMIT
+    )
     control = Control()
     producer = ListProducer()
     app = create_app(settings, StaticKeyRing(), producer, cast(ControlStore, control))
@@ -90,7 +92,7 @@ async def test_a_ping_by_uuid_answers_ok_after_producing_one_check_in(world: Wor
 
     assert response.status_code == 200
     assert response.text == "OK"
-    assert response.headers["Ping-Body-Limit"] == str(PING_BODY_LIMIT) == "10000"
+    assert response.headers["Ping-Body-Limit"] == str(BODY_LIMIT)
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     [(topic, key, _)] = world.producer.records
     assert (topic, key) == ("unit.ingest.check_in", f"{project.id}:nightly".encode())
@@ -209,15 +211,51 @@ async def test_a_post_body_is_the_output(world: World) -> None:
 
 async def test_a_body_over_the_limit_keeps_its_head_and_full_size(world: World) -> None:
     monitor = await world.monitor(await world.project())
-    body = b"x" * PING_BODY_LIMIT + b"TAIL" * 1000
+    body = b"x" * BODY_LIMIT + b"TAIL" * 1000
 
     response = await world.http.post(f"/ping/{monitor.id}/log", content=body)
 
     assert response.status_code == 200
-    assert response.headers["Ping-Body-Limit"] == "10000"
+    assert response.headers["Ping-Body-Limit"] == str(BODY_LIMIT)
     [event] = world.events()
-    assert event.attributes["output"] == "x" * PING_BODY_LIMIT
-    assert event.attributes["output_size"] == len(body) == 14_000
+    assert event.attributes["output"] == "x" * BODY_LIMIT
+    assert event.attributes["output_size"] == len(body) == BODY_LIMIT + 4000
+
+
+async def test_reported_duration_and_output_size_win_over_the_gateways(world: World) -> None:
+    monitor = await world.monitor(await world.project())
+    params = {"duration_ms": "4250.6", "output_size": "512000"}
+
+    response = await world.http.post(f"/ping/{monitor.id}/0", params=params, content=b"tail\n")
+    plain = await world.http.post(f"/ping/{monitor.id}/0", content=b"tail\n")
+
+    assert response.status_code == plain.status_code == 200
+    reported, measured = (e.attributes for e in world.events())
+    assert (reported["duration_ms"], reported["output_size"]) == (4251, 512_000)
+    assert reported["output"] == "tail\n"
+    assert "duration_ms" not in measured
+    assert measured["output_size"] == 5
+
+
+@pytest.mark.parametrize(
+    ("param", "value"),
+    [
+        ("duration_ms", "-1"),
+        ("duration_ms", "1e3"),
+        ("duration_ms", "NaN"),
+        ("duration_ms", ""),
+        ("output_size", "12.5"),
+        ("output_size", "-3"),
+        ("output_size", "9" * 16),
+    ],
+)
+async def test_a_malformed_reported_figure_is_400_naming_it(
+    world: World, param: str, value: str
+) -> None:
+    monitor = await world.monitor(await world.project())
+    response = await world.http.get(f"/ping/{monitor.id}/0", params={param: value})
+    assert (response.status_code, response.text) == (400, f"invalid {param}")
+    assert world.producer.records == []
 
 
 @pytest.mark.parametrize(
