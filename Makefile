@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test test-unit bench lint clean java browser
+.PHONY: install run test test-unit bench lint clean java browser postgres
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -31,10 +31,18 @@ browser: $(BROWSER_DEPS)
 $(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
 	npm ci --prefix tests/browser --no-audit --no-fund
 
+# Debian's PostgreSQL server and contrib (pg_stat_statements) for the collector's tests.
+PG_PACKAGES := postgresql postgresql-contrib
+
+postgres:
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get install -y $(PG_PACKAGES) || { $$SUDO apt-get update && $$SUDO apt-get install -y $(PG_PACKAGES); }; }
+
 run: install java
 	$(BIN)/pulseline run
 
-test: install java browser
+test: install java browser postgres
 	$(BIN)/pulseline kafka assemble
 	$(BIN)/pytest
 

