@@ -166,6 +166,17 @@ class StorageSettings(CommonSettings):
     sink_batch_rows: int = Field(50_000, ge=1)
     sink_flush_interval_s: float = Field(1.0, gt=0)
     sink_retry_max_s: float = Field(30.0, gt=0, description="Longest back-off between retries")
+    sink_insert_deduplication: bool = Field(
+        True,
+        description="Send each batch's insert_deduplication_token so a replayed batch is "
+        "dropped; false = no token and block deduplication off (fault tests' negative control)",
+    )
+    sink_crash_after_insert: int = Field(
+        0,
+        ge=0,
+        description="Fault injection for tests: exit hard (os._exit 70) right after the Nth "
+        "insert, before its offsets are committed; 0 = never",
+    )
     api_host: str = "127.0.0.1"
     api_port: int = Field(8001, ge=1, le=65535)
     api_max_page_size: int = Field(1000, ge=1)

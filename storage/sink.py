@@ -4,14 +4,21 @@ It polls, decodes records into per-table column batches, flushes by size or time
 a deterministic ``insert_deduplication_token``, dead-letters rows that can never be
 inserted, and commits offsets only after ClickHouse has the rows (see storage.batch).
 When ClickHouse fails it stops polling and retries the identical batch with back-off.
+
+Two switches exist for the fault tests only, both off by default (see StorageSettings):
+``sink_crash_after_insert`` exits the process hard right after the Nth insert, before its
+offsets are committed; ``sink_insert_deduplication=false`` inserts without the token and
+with block deduplication disabled, the negative control that shows the replay's copies.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
@@ -25,6 +32,9 @@ from storage.metrics import StorageMetrics
 from storage.rows import TABLES, RowError, Source, Table, decode
 
 log = logging.getLogger("pulseline.sink")
+
+# Exit status of the ``sink_crash_after_insert`` fault hook (EX_SOFTWARE).
+CRASH_EXIT_CODE = 70
 
 
 class Sink:
@@ -49,6 +59,7 @@ class Sink:
         self.dlq_topic = DEAD_LETTERS.physical(prefix)
         self._stopping = asyncio.Event()
         self.flushed_batches = 0
+        self.inserts = 0
 
     async def start(self) -> None:
         await self.producer.start()
@@ -117,8 +128,30 @@ class Sink:
         self.flushed_batches += 1
         self._record_lag(batch)
 
+    def _insert_settings(self, tb: TableBatch) -> dict[str, Any]:
+        if self.settings.sink_insert_deduplication:
+            return {"insert_deduplication_token": tb.token()}
+        # Negative control only: no token and no block hash check, so a replay lands twice.
+        # ``deduplicate_insert`` (ClickHouse >= 26) supersedes ``insert_deduplicate``; send
+        # the ones this server knows.
+        off: dict[str, Any] = {"deduplicate_insert": "disable", "insert_deduplicate": 0}
+        known = self.engine.client.server_settings
+        return {k: v for k, v in off.items() if k in known}
+
+    def _crash_if_asked(self, tb: TableBatch) -> None:
+        """Fault hook: die like a killed process once the Nth insert is in ClickHouse."""
+        if self.inserts != self.settings.sink_crash_after_insert:
+            return
+        log.critical(
+            "fault injection: exiting after insert %d (%d rows into %s), offsets not committed",
+            self.inserts,
+            tb.rows,
+            tb.table.name,
+        )
+        os._exit(CRASH_EXIT_CODE)
+
     async def _insert_until_done(self, tb: TableBatch) -> None:
-        token = tb.token()
+        insert_settings = self._insert_settings(tb)
         delay = 0.2
         while True:
             started = time.perf_counter()
@@ -129,7 +162,7 @@ class Sink:
                     tb.columns,
                     column_names=list(tb.table.columns),
                     column_oriented=True,
-                    settings={"insert_deduplication_token": token},
+                    settings=insert_settings,
                 )
             except Exception as exc:  # any driver or engine error: keep the batch, retry
                 self.metrics.insert_failures.labels(tb.table.name).inc()
@@ -141,6 +174,8 @@ class Sink:
                 continue
             self.metrics.insert_seconds.labels(tb.table.name).observe(time.perf_counter() - started)
             self.metrics.rows.labels(tb.table.name).inc(tb.rows)
+            self.inserts += 1
+            self._crash_if_asked(tb)
             return
 
     def _record_lag(self, batch: Batch) -> None:
