@@ -32,15 +32,17 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from deploy.local.cluster import LocalCluster
 from pulseline.ports import free_port
-from pulseline.settings import CommonSettings
+from pulseline.settings import CommonSettings, ProcessorSettings
 from pulseline.topic_admin import create_topics
-from pulseline.topics import INGEST, PROJECT_COUNTS
+from pulseline.topics import INGEST, PROJECT_COUNTS, PROJECT_COUNTS_BY_PROJECT
 from tests.helpers import eventually, stamped
 from tests.kafka_fixture import REPO
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.timeout(600)]
 
 PARTITIONS = 6
+# How long the surviving worker may take to fold what it was handed (a loaded 2-core host).
+CATCH_UP_S = 240
 PROJECTS = 12
 INGEST_PARTITIONS = len(INGEST) * PARTITIONS
 THROUGHPUT_EVENTS = 3000
@@ -393,8 +395,19 @@ def test_workers_and_sinks_join_and_leave_without_losing_an_event(pipeline: Pipe
         seen["w1 left"] = await wait_all_held([w2])
         await produce(p.bootstrap, p.prefix, chunks[4])
         await produce(p.bootstrap, p.prefix, chunks[5])
+        # Lag is not loss: wait until the worker has routed every event and applied every
+        # count delta (its group committed their topics to the end), then read the counters.
+        folded = [spec.physical(p.prefix) for spec in (*INGEST.values(), PROJECT_COUNTS_BY_PROJECT)]
+        group = ProcessorSettings.from_env({}, topic_prefix=p.prefix).app_id
+        began = time.monotonic()
+        caught_up = await eventually(
+            lambda: committed_everything(p.bootstrap, group, folded),
+            CATCH_UP_S,
+            1.0,
+        )
+        seen["caught up after s"] = [round(time.monotonic() - began) if caught_up else -1]
         async with Counts(p.bootstrap, p.prefix) as counts:
-            await eventually(lambda: _at_least(counts, REBALANCE_EVENTS), 90, 0.3)
+            await eventually(lambda: _at_least(counts, REBALANCE_EVENTS), 30, 0.3)
             seen["counted"] = [await counts.total()]
         topics = [spec.physical(p.prefix) for spec in (*INGEST.values(), PROJECT_COUNTS)]
 
@@ -425,8 +438,10 @@ def test_workers_and_sinks_join_and_leave_without_losing_an_event(pipeline: Pipe
     print(f"SCALEOUT counted {seen['counted'][0]}, stored counts {stored_total}")
     assert seen["counted"][0] <= REBALANCE_EVENTS, "the processors counted an event twice"
     if seen["counted"][0] < REBALANCE_EVENTS:
-        # Every event is stored (asserted above). The counters still come out short in some
-        # runs, or have not caught up within the wait on a loaded machine: the open
-        # processors defect, reported with the figure, not hidden.
-        pytest.xfail(f"counters short by {REBALANCE_EVENTS - seen['counted'][0]} events: {seen}")
+        # Every event is stored (asserted above). A counter short after the worker caught
+        # up lost events; one still catching up is reported with its figure.
+        short = REBALANCE_EVENTS - seen["counted"][0]
+        assert seen["caught up after s"] == [-1], f"counters lost {short} events: {seen}"
+        # Slow, not lossy: the worker still had deltas to fold (a loaded 2-core host).
+        pytest.xfail(f"counters short by {short}, still lagging after {CATCH_UP_S} s: {seen}")
     assert stored_total == REBALANCE_EVENTS, "the stored counters lost or doubled events"
