@@ -66,9 +66,16 @@ def _kind(value: Any) -> str:
     return str(value)
 
 
-def _uint(value: Any, field: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise RowError(f"{field} must be a non-negative integer")
+UINT16_MAX = 2**16 - 1
+UINT32_MAX = 2**32 - 1
+UINT64_MAX = 2**64 - 1
+
+
+def _uint(value: Any, field: str, top: int = UINT64_MAX) -> int:
+    """A value its UInt column takes: one out of range would fail the whole batch's insert
+    on every retry and stall the sink, so it is refused here and dead-lettered alone."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
+        raise RowError(f"{field} must be an integer from 0 to {top}")
     return value
 
 
@@ -83,7 +90,7 @@ def _event_row(doc: dict[str, Any] | None, src: Source) -> list[Any]:
     if not isinstance(attributes, dict):
         raise RowError("attributes must be an object")
     return [
-        _uint(doc.get("project_id"), "project_id"),
+        _uint(doc.get("project_id"), "project_id", UINT32_MAX),
         _kind(doc.get("kind")),
         _ts(doc.get("timestamp"), "timestamp"),
         event_id,
@@ -105,7 +112,7 @@ def _count_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
     if doc is None:
         raise RowError("empty record")
     return [
-        _uint(doc.get("project_id"), "project_id"),
+        _uint(doc.get("project_id"), "project_id", UINT32_MAX),
         _kind(doc.get("kind")),
         _ts(doc.get("minute"), "minute"),
         _uint(doc.get("count"), "count"),
@@ -198,7 +205,7 @@ def _opt_at(value: datetime | None) -> datetime | None:
 def _incident_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
     r = _valid(incidents.Incident, doc)
     return [
-        _uint(r.project_id, "project_id"),
+        _uint(r.project_id, "project_id", UINT32_MAX),
         r.id,
         r.kind.value,
         r.severity.value,
@@ -209,7 +216,7 @@ def _incident_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
         orjson.dumps(r.links).decode(),
         r.monitor_id or r.links.get("monitor_id", ""),
         list(r.tags),
-        _uint(r.occurrences, "occurrences"),
+        _uint(r.occurrences, "occurrences", UINT32_MAX),
         _at(r.opened_at),
         _at(r.updated_at),
         _opt_at(r.resolved_at),
@@ -224,7 +231,7 @@ def _run_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
     if at is None:
         raise RowError("started_at: a run needs started_at or finished_at")
     return [
-        _uint(r.project_id, "project_id"),
+        _uint(r.project_id, "project_id", UINT32_MAX),
         r.monitor_id,
         r.monitor_slug,
         r.run_id,
@@ -243,7 +250,7 @@ def _run_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
 def _monitor_state_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
     r = _valid(monitors.MonitorStateRow, doc)
     return [
-        _uint(r.project_id, "project_id"),
+        _uint(r.project_id, "project_id", UINT32_MAX),
         r.monitor_id,
         r.monitor_slug,
         r.state,
@@ -256,10 +263,10 @@ def _monitor_state_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
 def _delivery_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
     r = _valid(alerts.Delivery, doc)
     return [
-        _uint(r.project_id, "project_id"),
+        _uint(r.project_id, "project_id", UINT32_MAX),
         _at(r.at),
         r.delivery_id,
-        _uint(r.attempt, "attempt"),
+        _uint(r.attempt, "attempt", UINT16_MAX),
         r.kind,
         r.incident_id,
         _uint(r.incident_version, "incident_version"),
@@ -268,7 +275,7 @@ def _delivery_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
         r.channel_id,
         r.channel_type,
         r.status.value,
-        None if r.http_status is None else _uint(r.http_status, "http_status"),
+        None if r.http_status is None else _uint(r.http_status, "http_status", UINT16_MAX),
         r.latency_ms,
         r.error,
         _opt_at(r.next_attempt_at),
@@ -278,7 +285,7 @@ def _delivery_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
 def _issue_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
     r = _valid(issues.IssueRow, doc)
     return [
-        _uint(r.project_id, "project_id"),
+        _uint(r.project_id, "project_id", UINT32_MAX),
         r.fingerprint,
         r.title,
         _str(r.culprit),
@@ -301,21 +308,27 @@ def _error_group_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
         event_id = UUID(r.event_id)
     except ValueError:
         raise RowError("event_id: not a UUID") from None
-    return [_uint(r.project_id, "project_id"), r.fingerprint, _at(r.timestamp), event_id, r.rule]
+    return [
+        _uint(r.project_id, "project_id", UINT32_MAX),
+        r.fingerprint,
+        _at(r.timestamp),
+        event_id,
+        r.rule,
+    ]
 
 
 def _session_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
     r = _valid(sessions.SessionRow, doc)
     return [
-        _uint(r.project_id, "project_id"),
+        _uint(r.project_id, "project_id", UINT32_MAX),
         r.session_id,
         r.distinct_id,
         _at(r.started_at),
         _at(r.last_seen),
         _str(r.entry_page),
         _str(r.exit_page),
-        _uint(r.pageviews, "pageviews"),
-        _uint(r.events, "events"),
+        _uint(r.pageviews, "pageviews", UINT32_MAX),
+        _uint(r.events, "events", UINT32_MAX),
         r.duration_s,
         r.bounce,
         _str(r.referrer),
@@ -331,7 +344,7 @@ def _session_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
 def _stats_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
     r = _valid(stats.StatsSnapshot, doc)
     return [
-        _uint(r.project_id, "project_id"),
+        _uint(r.project_id, "project_id", UINT32_MAX),
         r.family,
         r.name,
         r.count,
@@ -353,7 +366,7 @@ def _anomaly_row(doc: dict[str, Any] | None, _src: Source) -> list[Any]:
     if len(parts) != 3 or parts[0] != str(r.project_id):
         raise RowError(f"series: expected '<project_id>|<family>|<name>', got {r.series[:60]!r}")
     return [
-        _uint(r.project_id, "project_id"),
+        _uint(r.project_id, "project_id", UINT32_MAX),
         _at(r.at),
         r.series,
         parts[1],

@@ -352,7 +352,7 @@ def poison() -> list[tuple[bytes | None, str]]:
         (dumps(no_id), "invalid row: event_id is missing or not a UUID"),
         (event(event_id="not-a-uuid"), "invalid row: event_id is missing or not a UUID"),
         (event(kind="bogus"), "invalid row: unknown kind 'bogus'"),
-        (event(project_id=-1), "invalid row: project_id must be a non-negative integer"),
+        (event(project_id=-1), "invalid row: project_id must be an integer from 0 to 4294967295"),
         (event(timestamp="yesterday"), "invalid row: timestamp is not an ISO-8601 timestamp"),
         (event(attributes="x"), "invalid row: attributes must be an object"),
     ]

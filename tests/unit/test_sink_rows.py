@@ -42,6 +42,7 @@ def test_an_event_becomes_a_row_in_column_order() -> None:
         (b"[1]", "not a JSON object"),
         (event(event_id="x"), "event_id"),
         (event(project_id=-1), "project_id"),
+        (event(project_id=2**32), "project_id must be an integer from 0 to 4294967295"),
         (event(kind="bogus"), "kind"),
         (event(timestamp="soon"), "timestamp"),
         (event(attributes=[1]), "attributes"),
