@@ -79,7 +79,8 @@ def test_wrapped_jobs_become_check_ins(env: dict[str, str], tmp_path: Path) -> N
     assert f"password={MASK}" in output
     for secret in (SECRET, "abc.def", "hunter2"):
         assert secret not in output
-    assert fail.attributes["output_size"] == len(output.encode())
+    # What the job wrote (reported by the wrapper), not the redacted body the gateway got.
+    assert fail.attributes["output_size"] == len(out) + len(err) != len(output.encode())
     ok = by[(fresh_slug, "ok")]
     assert ok.attributes["exit_code"] == 0
     assert ok.attributes["output"] == "fresh\n"
