@@ -102,6 +102,19 @@ class PgServer:
     def uri(self, user: str, password: str, dbname: str) -> str:
         return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{dbname}"
 
+    def seed_app(self, collector_password: str) -> None:
+        """In database ``app`` (made by the caller): pg_stat_statements when preloaded, a
+        ``collector`` role in ``pg_monitor`` and an ``orders`` table of 20,000 rows."""
+        self.execute(
+            *(["CREATE EXTENSION pg_stat_statements"] if self.stat_statements else []),
+            f"CREATE ROLE collector LOGIN PASSWORD '{collector_password}' IN ROLE pg_monitor",
+            "CREATE TABLE orders (id serial PRIMARY KEY, amount int, note text)",
+            "INSERT INTO orders (amount, note) SELECT g % 100, md5(g::text) "
+            "FROM generate_series(1, 20000) g",
+            "ANALYZE orders",
+            dbname="app",
+        )
+
     def execute(self, *statements: str, dbname: str = "postgres") -> list[Any]:
         """Run statements as the superuser, autocommit; the last one's rows, if any."""
         rows: list[Any] = []

@@ -107,7 +107,11 @@ def test_wrapped_jobs_show_up_as_runs_in_the_read_api(
         runs = {slug: api(run_env, keys["read"], path)["data"] for slug, path in paths.items()}
         return {slug: [r for r in rs if r["status"] in ("ok", "fail")] for slug, rs in runs.items()}
 
-    runs = wait_for(lambda: all(finished().values()) and finished(), 60)
+    def all_finished() -> dict[str, list[dict[str, Any]]] | None:
+        runs = finished()
+        return runs if all(runs.values()) else None
+
+    runs = wait_for(all_finished, 60)
     assert runs, f"runs never stored: {finished()}"
 
     for job in JOBS:

@@ -18,7 +18,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,14 +28,12 @@ from urllib.parse import quote
 import orjson
 import psycopg
 import pytest
-import uvicorn
 from starlette.types import Message, Receive, Scope, Send
 
 from ingest_gateway.app import create_app
 from ingest_gateway.producer import KafkaProducer
 from pulseline.keys import ApiKey, StaticKeyRing, new_key
 from pulseline.keys import Scope as KeyScope
-from pulseline.ports import free_port
 from pulseline.schemas import EventKind
 from pulseline.settings import GatewaySettings, StorageSettings
 from pulseline.topics import INGEST
@@ -44,7 +41,7 @@ from storage.client import Engine
 from storage.metrics import StorageMetrics
 from storage.migrate import migrate
 from storage.sink import Sink
-from tests.helpers import eventually
+from tests.helpers import eventually, serving
 from tests.pg_fixture import PgServer, find_bindir, has_pg_stat_statements, postgres_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -77,15 +74,7 @@ def pg() -> Iterator[PgServer]:
     with postgres_server(BINDIR, stat_statements=True) as server:
         assert server.stat_statements, "pg_stat_statements is not preloaded"
         server.execute("CREATE DATABASE app")
-        server.execute(
-            "CREATE EXTENSION pg_stat_statements",
-            f"CREATE ROLE collector LOGIN PASSWORD '{PASSWORD}' IN ROLE pg_monitor",
-            "CREATE TABLE orders (id serial PRIMARY KEY, amount int, note text)",
-            "INSERT INTO orders (amount, note) SELECT g % 100, md5(g::text) "
-            "FROM generate_series(1, 20000) g",
-            "ANALYZE orders",
-            dbname="app",
-        )
+        server.seed_app(PASSWORD)
         # One run of each before the collector starts: in its first poll (the baseline),
         # so every later run shows in the rates.
         workload(server, rounds=1, runs=1)
@@ -129,22 +118,8 @@ def gateway(storage_env: dict[str, str]) -> Iterator[tuple[str, str, Posts]]:
     keyring.add(key, ApiKey(PROJECT, KeyScope.INGEST))
     settings = GatewaySettings.from_env(storage_env)
     posts = Posts(create_app(settings, keyring, KafkaProducer(settings)))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(posts, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "the gateway did not start"
-        assert time.monotonic() < deadline, "the gateway did not start in 30s"
-        time.sleep(0.05)
-    try:
+    with serving(posts) as port:
         yield f"http://127.0.0.1:{port}", key, posts
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 def collect(dsn: str, url: str, key: str) -> subprocess.Popen[str]:

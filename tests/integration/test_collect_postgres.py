@@ -59,15 +59,7 @@ def pg() -> Iterator[PgServer]:
     assert BINDIR is not None
     with postgres_server(BINDIR, stat_statements=True) as server:
         server.execute("CREATE DATABASE app", "CREATE DATABASE nostats")
-        server.execute(
-            *(["CREATE EXTENSION pg_stat_statements"] if server.stat_statements else []),
-            f"CREATE ROLE collector LOGIN PASSWORD '{PASSWORD}' IN ROLE pg_monitor",
-            "CREATE TABLE orders (id serial PRIMARY KEY, amount int, note text)",
-            "INSERT INTO orders (amount, note) SELECT g % 100, md5(g::text) "
-            "FROM generate_series(1, 20000) g",
-            "ANALYZE orders",
-            dbname="app",
-        )
+        server.seed_app(PASSWORD)
         workload(server)
         yield server
 

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-import uvicorn
 from aiokafka import AIOKafkaConsumer
 
 from ingest_gateway.app import create_app
@@ -20,10 +17,10 @@ from pulseline.control.entities import EntityType, Monitor, Project
 from pulseline.control.service import ControlService
 from pulseline.control.store import ControlStore
 from pulseline.keys import StaticKeyRing
-from pulseline.ports import free_port
 from pulseline.schemas import Event, EventKind
 from pulseline.settings import CommonSettings, GatewaySettings
 from pulseline.topics import ingest_topic
+from tests.helpers import serving
 
 pytestmark = pytest.mark.integration
 
@@ -57,22 +54,8 @@ def serve(env: dict[str, str]) -> Iterator[str]:
     settings = GatewaySettings.from_env(env)
     control = ControlStore(CommonSettings.from_env(env))
     app = create_app(settings, StaticKeyRing(), KafkaProducer(settings), control)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "the gateway did not start"
-        assert time.monotonic() < deadline, "the gateway did not start in 30s"
-        time.sleep(0.05)
-    try:
+    with serving(app) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 def curl(url: str, *extra: str) -> tuple[int, str]:

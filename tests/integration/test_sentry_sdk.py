@@ -7,14 +7,12 @@ what the SDK sent is read back from the ingest topics of the real broker.
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any, Literal, cast
 
 import pytest
 import sentry_sdk
-import uvicorn
 from aiokafka import AIOKafkaConsumer
 from sentry_sdk.crons import capture_checkin
 from sentry_sdk.crons.consts import MonitorStatus
@@ -24,10 +22,10 @@ from ingest_gateway.app import create_app
 from ingest_gateway.producer import KafkaProducer
 from pulseline.keys import ApiKey, StaticKeyRing, new_key
 from pulseline.keys import Scope as KeyScope
-from pulseline.ports import free_port
 from pulseline.schemas import Event, EventKind
 from pulseline.settings import GatewaySettings
 from pulseline.topics import ingest_topic
+from tests.helpers import serving
 
 pytestmark = pytest.mark.integration
 
@@ -62,21 +60,8 @@ def gateway(env: dict[str, str]) -> Iterator[tuple[str, GatewaySettings, Recorde
     keyring.add(key, ApiKey(PROJECT, KeyScope.INGEST))
     settings = GatewaySettings.from_env(env)
     recorder = Recorder(create_app(settings, keyring, KafkaProducer(settings)))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(recorder, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    try:
+    with serving(recorder, start_timeout_s=10) as port:
         yield f"http://{key}@127.0.0.1:{port}/{PROJECT}", settings, recorder
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 async def _consume(settings: GatewaySettings, expected: int) -> list[Event]:
