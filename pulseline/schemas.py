@@ -93,6 +93,7 @@ class CountTableEntry(BaseModel):
     n: int = Field(ge=0)
     marks: dict[str, int]
     at: float = Field(description="when it last changed, Unix seconds (wall clock)")
+    by: str = Field("", description="host:pid of the worker that wrote it (forensics)")
 
 
 class DeadLetter(BaseModel):

@@ -13,6 +13,8 @@ each counter it holds that changed within ``RESEND_S``; readers keep the largest
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from typing import Any
 
@@ -30,6 +32,7 @@ from stream_processors.tables import changelogged_table
 
 STAGE = "count_by_project"
 RESEND_S = 600.0
+WRITER = f"{socket.gethostname()}:{os.getpid()}"  # who wrote a changelog value, for forensics
 
 
 def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> None:
@@ -55,7 +58,12 @@ def install(app: faust.App, settings: ProcessorSettings, dead: DeadLetters) -> N
                 kept, marks = fresh(entry["marks"], routed.source, routed.offsets)
                 if not kept:
                     continue
-                counts[key] = {"n": entry["n"] + len(kept), "marks": marks, "at": time.time()}
+                counts[key] = {
+                    "n": entry["n"] + len(kept),
+                    "marks": marks,
+                    "at": time.time(),
+                    "by": WRITER,
+                }
             except Exception as exc:
                 await dead.send(event, STAGE, f"{type(exc).__name__}: {exc}")
                 continue
