@@ -226,6 +226,9 @@ async def _close(producer: Any, flush_timeout_s: float) -> None:
         sender_task.cancel()
         await asyncio.wait([sender_task], timeout=_ABANDON_STEP_S)
     accumulator = producer._message_accumulator
+    # A batch the cancelled sender put back for a retry has left the pending set; failing
+    # it runs a callback that removes it again: a KeyError on the loop (CI saw it).
+    accumulator._pending_batches = _DiscardingSet(accumulator._pending_batches)
     for queue in accumulator._batches.values():
         for batch in queue:
             batch.drain_ready()  # else failing it leaves a drain waiter nobody retrieves
@@ -236,3 +239,10 @@ async def _close(producer: Any, flush_timeout_s: float) -> None:
             stopping.result()
     else:
         stopping.cancel()
+
+
+class _DiscardingSet(set[Any]):
+    """The accumulator's pending batches, where removing one already gone is a no-op."""
+
+    def remove(self, element: Any) -> None:
+        self.discard(element)

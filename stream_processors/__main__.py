@@ -11,6 +11,9 @@ FAUST_LEVELS = {"DEBUG": "debug", "INFO": "info", "WARNING": "warn", "ERROR": "e
 def main() -> None:
     settings = ProcessorSettings.from_env()
     worker = build_app(settings).Worker(loglevel=FAUST_LEVELS[settings.log_level], quiet=True)
+    # Faust's start-up spinner lowers the root logger to DEBUG so that it can spin on every
+    # record: each aiokafka and Faust debug call would then build a record per message.
+    worker.spinner = None
     worker.execute_from_commandline()
 
 

@@ -213,8 +213,9 @@ def test_a_server_that_never_answers_costs_about_the_timeout(scenarios: Scenario
     assert done.stdout == b"hi\n"
     assert len([line for line in done.stderr.splitlines() if b"warning" in line]) == 1
     # --timeout 0.5: the rest of the start ping and the finishing ping are all that is
-    # waited for after the job (with the default 5 s, the start ping alone is 5 s).
-    assert done.ended_at - _job_ended(done) < 3.5
+    # waited for after the job (with the default 5 s, the start ping alone is 5 s). A
+    # loaded CI host took 3.56 s; 4.5 s still tells the two apart.
+    assert done.ended_at - _job_ended(done) < 4.5
 
 
 @pytest.mark.parametrize(
