@@ -43,6 +43,24 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(doc).decode()
 
 
+def json_logging_config(service: str, level: str) -> dict[str, Any]:
+    """The same JSON lines as ``configure``, as a ``dictConfig`` for services whose framework
+    sets logging up itself (the Faust worker)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JsonFormatter, "service": service}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "json",
+            }
+        },
+        "root": {"level": level, "handlers": ["stderr"]},
+    }
+
+
 def configure(service: str, level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))

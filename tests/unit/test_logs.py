@@ -1,4 +1,6 @@
 import logging
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import orjson
@@ -9,6 +11,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from pulseline.logs import JsonFormatter, RequestIds, request_id
+from pulseline.settings import ProcessorSettings
+from stream_processors.__main__ import worker
 
 LINES: list[dict[str, object]] = []
 
@@ -67,3 +71,29 @@ def test_lines_outside_a_request_have_no_request_id() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "plain %d", (1,), None)
     assert orjson.loads(JsonFormatter("svc").format(record))["msg"] == "plain 1"
     assert "request_id" not in orjson.loads(JsonFormatter("svc").format(record))
+
+
+@pytest.fixture
+def root_restored() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_the_processors_worker_logs_json_lines_at_its_level(
+    root_restored: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = ProcessorSettings.from_env(
+        {"PULSELINE_DATA_DIR": str(tmp_path), "PULSELINE_LOG_LEVEL": "WARNING"}
+    )
+    worker(settings)._setup_logging()
+    logging.getLogger("aiokafka.producer").debug("per message, never built")
+    logging.getLogger("faust.worker").warning("rebalancing %s", "now")
+    lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(d["service"], d["level"], d["logger"], d["msg"]) for d in lines] == [
+        ("processors", "WARNING", "faust.worker", "rebalancing now")
+    ]
+    # Faust's spinner would have set the root to DEBUG: a record built per debug call.
+    assert not logging.getLogger("aiokafka.producer").isEnabledFor(logging.DEBUG)
