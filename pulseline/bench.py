@@ -31,6 +31,7 @@ import httpx
 import numpy as np
 
 from pulseline.accounting import account, fold_counts, stored_counts_sql
+from pulseline.bench_report import Request, plot, progress_line, show_progress
 from pulseline.control.entities import EntityType, Project
 from pulseline.control.service import ControlService
 from pulseline.control.store import ControlStore
@@ -65,6 +66,7 @@ class Outcomes:
     sent: dict[int, set[str]] = field(default_factory=dict)
     acked: dict[int, set[str]] = field(default_factory=dict)
     log: list[dict[str, Any]] = field(default_factory=list)
+    timeline: list[Request] = field(default_factory=list)
 
     def record(
         self, tenant: int, outcome: str, status: str, sent: list[str], acked: list[str]
@@ -124,15 +126,28 @@ async def _load(
                 except httpx.HTTPError:
                     out.record(tenant.project_id, "indeterminate", "indeterminate", ids, [])
                     continue
-                out.latencies_ms.append((time.perf_counter() - started) * 1000)
+                latency_ms = (time.perf_counter() - started) * 1000
+                out.latencies_ms.append(latency_ms)
                 outcome = _outcome(r.status_code)
                 acked = r.json().get("event_ids", ids) if outcome == "ok" else []
                 out.record(tenant.project_id, outcome, str(r.status_code), ids, acked)
+                out.timeline.append((started - load_t0, latency_ms, len(acked)))
+
+        async def report() -> None:
+            while time.monotonic() < deadline:
+                await asyncio.sleep(1.0)
+                errors = sum(n for status, n in out.statuses.items() if status != "202")
+                elapsed = time.perf_counter() - load_t0
+                show_progress(
+                    progress_line(elapsed, profile.duration_s, len(out.acked_ids), errors)
+                )
 
         started = time.monotonic()
+        load_t0 = time.perf_counter()
         await asyncio.gather(
-            *(worker(tenants[i % len(tenants)]) for i in range(profile.concurrency))
+            report(), *(worker(tenants[i % len(tenants)]) for i in range(profile.concurrency))
         )
+        sys.stderr.write("\n")
         return time.monotonic() - started
 
 
@@ -363,7 +378,16 @@ def run_bench(profile: Profile, results_dir: Path) -> dict[str, Any]:
         },
     }
     results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    stamp = f"bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    path = results_dir / f"{stamp}.json"
+    result["plot"] = str(
+        plot(
+            outcomes.timeline,
+            fresh,
+            results_dir / f"{stamp}.png",
+            f"pulseline bench {run_id}: {profile.concurrency} clients x {profile.batch_size}",
+        )
+    )
     path.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     print(f"results written to {path}")
