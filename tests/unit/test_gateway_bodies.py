@@ -117,3 +117,46 @@ def test_the_inflater_never_holds_more_than_about_twice_the_limit() -> None:
     with pytest.raises(Exception, match="limit of 1000"):
         inflater.feed(bomb)
     assert inflater.total <= 1001
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"[" * 5000 + b"]" * 5000, "json"),  # nesting past the parser's depth limit
+        (b'[{"kind": "event", "attributes": {"name": "\xff\xfe"}}]', "json"),  # not UTF-8
+        (b'[{"kind": "event", "attributes": {"name": "a"', "json"),  # cut short
+    ],
+    ids=["deep nesting", "invalid utf-8", "truncated"],
+)
+async def test_a_body_that_is_not_json_is_a_400_naming_it(
+    client: httpx.AsyncClient, producer: ListProducer, body: bytes, says: str
+) -> None:
+    r = await client.post("/v1/events", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert says in r.text.lower()
+    assert producer.records == []
+
+
+NAMED = {"name": "signup"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        ({"kind": "event", "attributes": ["signup"]}, "attributes: input should be a valid dict"),
+        ({"kind": 7, "attributes": NAMED}, "kind: input should be 'error'"),
+        ({"kind": "event", "timestamp": 12, "attributes": NAMED}, "timestamp"),
+        ({"kind": "event", "timestamp": "2999-01-01T00:00:00Z", "attributes": NAMED}, "future"),
+        ({"kind": "event", "attributes": {**NAMED, "n": "1" * 1_100_000}}, "bytes"),
+    ],
+    ids=["attributes a list", "kind a number", "timestamp a number", "far future", "oversized"],
+)
+async def test_a_wrong_event_is_refused_with_its_reason_and_sends_nothing(
+    client: httpx.AsyncClient, producer: ListProducer, event: dict[str, object], reason: str
+) -> None:
+    r = await client.post("/v1/events", json=[event])
+    assert r.status_code in (400, 413), r.text
+    assert reason in r.text.lower(), r.text
+    assert producer.records == []
