@@ -24,13 +24,17 @@ import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import orjson
 
 from pulseline.accounting import account, fold_counts, stored_counts_sql
+from pulseline.bench_gateway import TEMPLATES
+from pulseline.bench_rates import Sampler, counter_total
 from pulseline.bench_report import Request, plot, progress_line, show_progress
 from pulseline.control.entities import EntityType, Project
 from pulseline.control.service import ControlService
@@ -48,6 +52,41 @@ class Profile:
     freshness_samples: int = 20
     tenants: int = 3
     catch_up_s: float = 60.0
+    rate: float = 0.0  # events/s over all clients; 0: each client sends as fast as it can
+
+
+ROUTED = "pulseline_processor_events_total"
+SUNK = "pulseline_sink_rows_total"
+
+# One event of each of the seven families, rotated through every batch.
+FAMILIES: list[dict[str, Any]] = [
+    orjson.loads(t % (b"00000000-0000-0000-0000-000000000000", 0)) for t in TEMPLATES
+]
+
+
+def mixed_batch(ids: list[str], environment: str) -> list[dict[str, Any]]:
+    """Events of every family in turn, with the given ids, tagged with the run's environment."""
+    return [
+        {**FAMILIES[i % len(FAMILIES)], "event_id": eid, "environment": environment}
+        for i, eid in enumerate(ids)
+    ]
+
+
+class Pacer:
+    """Spaces sends so that all clients together stay at ``rate`` events/s (0: no limit)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.next = time.monotonic()
+
+    async def take(self, events: int) -> None:
+        if self.rate <= 0:
+            return
+        now = time.monotonic()
+        slot = max(self.next, now)
+        self.next = slot + events / self.rate
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
 
 @dataclass(frozen=True)
@@ -97,6 +136,7 @@ async def _load(
     gateway: str, tenants: list[Tenant], environment: str, profile: Profile, out: Outcomes
 ) -> float:
     deadline = time.monotonic() + profile.duration_s
+    pacer = Pacer(profile.rate)
     limits = httpx.Limits(max_connections=profile.concurrency)
     async with httpx.AsyncClient(base_url=gateway, limits=limits, timeout=10) as client:
 
@@ -106,17 +146,9 @@ async def _load(
                 "Content-Type": "application/json",
             }
             while time.monotonic() < deadline:
+                await pacer.take(profile.batch_size)
                 ids = [str(uuid.uuid4()) for _ in range(profile.batch_size)]
-                batch: list[dict[str, Any]] = [
-                    {
-                        "kind": "event",
-                        "event_id": eid,
-                        "distinct_id": "b",
-                        "environment": environment,
-                        "attributes": {"name": "bench"},
-                    }
-                    for eid in ids
-                ]
+                batch = mixed_batch(ids, environment)
                 started = time.perf_counter()
                 try:
                     r = await client.post("/v1/events", content=json.dumps(batch), headers=headers)
@@ -302,6 +334,8 @@ def run_bench(profile: Profile, results_dir: Path) -> dict[str, Any]:
         "PULSELINE_API_PORT": str(api_port),
         "PULSELINE_KAFKA_DIST_DIR": str(Path(".pulseline/kafka/dist").resolve()),
     }
+    processors_port = free_port()
+    env["PULSELINE_PROCESSORS_WEB_PORT"] = str(processors_port)
     if "PULSELINE_KAFKA_BOOTSTRAP" not in os.environ:
         env.setdefault("PULSELINE_KAFKA_PORT", str(free_port_pair()))
     launched = time.monotonic()
@@ -331,6 +365,17 @@ def run_bench(profile: Profile, results_dir: Path) -> dict[str, Any]:
             f"{profile.batch_size}-event batches, {len(tenants)} tenants) …",
             flush=True,
         )
+        samplers = {
+            "processors_routed": Sampler(
+                f"http://127.0.0.1:{processors_port}/metrics",
+                partial(counter_total, name=ROUTED, labels={"agent": "route"}),
+            ),
+            "sink_rows": Sampler(
+                f"{api}/metrics", partial(counter_total, name=SUNK, labels={"table": "events"})
+            ),
+        }
+        for sampler in samplers.values():
+            sampler.start()
         outcomes = Outcomes()
         load_started = datetime.now(UTC) - timedelta(minutes=1)
         elapsed = asyncio.run(_load(gateway, tenants, environment, profile, outcomes))
@@ -340,6 +385,7 @@ def run_bench(profile: Profile, results_dir: Path) -> dict[str, Any]:
         visible, waited_s, complete = asyncio.run(
             _catch_up(api, tenants, outcomes, load_started, profile.catch_up_s)
         )
+        rates = {name: sampler.stop() for name, sampler in samplers.items()}
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -367,6 +413,8 @@ def run_bench(profile: Profile, results_dir: Path) -> dict[str, Any]:
             "acked_events": len(outcomes.acked_ids),
         },
         "freshness_ms": {**_percentiles(fresh), "samples": len(fresh)},
+        # From the services' own counters, sampled each second over load and catch-up.
+        "rates": rates,
         "accounting": {
             "run_id": run_id,
             "tenants": {t.slug: t.project_id for t in tenants},

@@ -71,6 +71,10 @@ def register_bench(sub: SubParsers) -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of load")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="events/s over all clients (0: as fast as they can)"
+    )
+    parser.add_argument("--tenants", type=int, default=3, help="projects, each with its keys")
     parser.add_argument("--results", default="bench/results")
     parser.set_defaults(handler=_bench)
 
@@ -110,5 +114,12 @@ def _bench(args: argparse.Namespace) -> int:
     if "pipeline" in suites:
         from pulseline.bench import Profile, run_bench
 
-        run_bench(Profile(args.duration, args.batch_size, args.concurrency), results)
+        profile = Profile(
+            args.duration,
+            args.batch_size,
+            args.concurrency,
+            tenants=args.tenants,
+            rate=args.rate,
+        )
+        run_bench(profile, results)
     return 0
