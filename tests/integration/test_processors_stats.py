@@ -166,11 +166,6 @@ async def latest_project_counts(settings: ProcessorSettings) -> dict[tuple[int, 
 
 
 @pytest.mark.faults
-@pytest.mark.xfail(
-    reason="open defect (processors issue): counters can come out short across a rebalance; "
-    "this test passed in each of its last runs since the gate fetches gaps again",
-    strict=False,
-)
 def test_a_worker_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
     env: dict[str, str], tmp_path: Path
 ) -> None:
