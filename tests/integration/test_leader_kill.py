@@ -393,7 +393,10 @@ def query(engine: Engine, sql: str, params: dict[str, Any]) -> list[tuple[Any, .
 
 
 def test_partition_leader_killed_three_times_loses_and_duplicates_nothing(
-    local_cluster: LocalCluster, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    local_cluster: LocalCluster,
+    tmp_path: Path,
+    chdb_dir: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     began = time.monotonic()
     # The sink's and the admin clients' retries log every refused connection to a dead broker.
@@ -406,7 +409,8 @@ def test_partition_leader_killed_three_times_loses_and_duplicates_nothing(
         "PULSELINE_REPLICATION_FACTOR": "3",
         "PULSELINE_DATA_DIR": str(tmp_path / "data"),
         "PULSELINE_SINK_GROUP": f"{prefix}sink",
-        "PULSELINE_CLICKHOUSE_URL": f"chdb://{tmp_path / 'chdb'}",
+        # The suite's one embedded engine (chdb allows one data path per process).
+        "PULSELINE_CLICKHOUSE_URL": f"chdb://{chdb_dir}",
         "PULSELINE_CLICKHOUSE_DATABASE": "leaderkill",
         "PULSELINE_SINK_FLUSH_INTERVAL_S": "0.3",
     }
