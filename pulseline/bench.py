@@ -99,7 +99,6 @@ class Tenant:
 
 @dataclass
 class Outcomes:
-    latencies_ms: list[float] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
     acked_ids: list[str] = field(default_factory=list)
     sent: dict[int, set[str]] = field(default_factory=dict)
@@ -159,7 +158,6 @@ async def _load(
                     out.record(tenant.project_id, "indeterminate", "indeterminate", ids, [])
                     continue
                 latency_ms = (time.perf_counter() - started) * 1000
-                out.latencies_ms.append(latency_ms)
                 outcome = _outcome(r.status_code)
                 acked = r.json().get("event_ids", ids) if outcome == "ok" else []
                 out.record(tenant.project_id, outcome, str(r.status_code), ids, acked)
@@ -407,8 +405,8 @@ def run_bench(profile: Profile, results_dir: Path) -> dict[str, Any]:
         "startup_s": round(startup_s, 1),
         "gateway": {
             "events_per_s": round(len(outcomes.acked_ids) / elapsed, 1),
-            "requests_per_s": round(len(outcomes.latencies_ms) / elapsed, 1),
-            "latency_ms": _percentiles(outcomes.latencies_ms),
+            "requests_per_s": round(len(outcomes.timeline) / elapsed, 1),
+            "latency_ms": _percentiles([ms for _, ms, _ in outcomes.timeline]),
             "outcomes": dict(outcomes.statuses),
             "acked_events": len(outcomes.acked_ids),
         },

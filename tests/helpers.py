@@ -131,3 +131,21 @@ def serving(app: Any, start_timeout_s: float = 30) -> Iterator[int]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+async def latest_project_counts(bootstrap: str, prefix: str) -> dict[tuple[int, str], int]:
+    """Events counted per (project, kind) on derived.project_counts: the largest count sent
+    per counter (project, kind, minute), summed over the minutes."""
+    from pulseline.topics import PROJECT_COUNTS
+
+    latest: dict[tuple[int, str, str], int] = {}
+    for record in await consume_all(
+        bootstrap, PROJECT_COUNTS.physical(prefix), expect=10**6, timeout_s=1.5
+    ):
+        doc = orjson.loads(record.value)
+        key = (doc["project_id"], doc["kind"], doc["minute"])
+        latest[key] = max(latest.get(key, 0), doc["count"])
+    totals: dict[tuple[int, str], int] = {}
+    for (project, kind, _), count in latest.items():
+        totals[(project, kind)] = totals.get((project, kind), 0) + count
+    return totals

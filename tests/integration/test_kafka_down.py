@@ -70,15 +70,15 @@ import httpx
 import orjson
 import pytest
 
-from deploy.local.broker import LocalBroker
+from deploy.local.broker import LocalBroker, alive
 from pulseline.accounting import account, fold_counts, stored_counts_sql
 from pulseline.ports import free_port
 from pulseline.settings import CommonSettings, GatewaySettings, LocalKafkaSettings, StorageSettings
 from pulseline.topic_admin import create_topics
 from storage.client import Engine
-from storage.migrate import migrate
-from tests.integration.test_sdk_restart import GatewayProcess, LiveSink, provision, read_ingest
+from tests.integration.test_sdk_restart import GatewayProcess, provision, read_ingest
 from tests.kafka_fixture import REPO, free_port_pair
+from tests.live_sink import LiveSink, live_storage
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.timeout(400)]
 
@@ -164,7 +164,7 @@ class Outage:
             assert pid is not None, "the broker was not running"
             self.kill_at = time.monotonic()
             assert self.broker.stop(), "the broker was not running"
-            assert not _alive(pid), f"broker process {pid} survived stop()"
+            assert not alive(pid), f"broker process {pid} survived stop()"
             assert self.refused(), "a broker port still accepts connections"
             self.gone_at = time.monotonic()
             while time.monotonic() < self.gone_at + DOWN_S:
@@ -180,14 +180,6 @@ class Outage:
             self.error = exc
         finally:
             self.done.set()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @dataclass
@@ -360,19 +352,8 @@ def test_kafka_down_for_a_minute_under_load(
             "PULSELINE_SINK_FLUSH_INTERVAL_S": "0.3",
         }
     )
-    engine = Engine.open(storage)
-    migrate(engine)
-    # No background merge folds copies before the check: only the read (FINAL) may.
-    engine.call(engine.client.command, f"SYSTEM STOP MERGES {engine.database}.events")
-    live = LiveSink(storage, engine)
-    live.thread.start()
-    try:
+    with live_storage(storage) as (engine, live):
         run_and_check(broker, down_env, storage, engine, live, gateway, began)
-    finally:
-        live.stop.set()
-        live.thread.join(30)
-        engine.close()
-    assert live.error is None, live.error
 
 
 def run_and_check(

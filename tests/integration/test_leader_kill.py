@@ -46,7 +46,7 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from deploy.local.broker import wait_ready
+from deploy.local.broker import alive, wait_ready
 from deploy.local.cluster import ClusterNode, LocalCluster
 from pulseline.accounting import account, fold_counts, stored_counts_sql
 from pulseline.ports import free_port
@@ -263,21 +263,6 @@ def wait_for(check: Any, timeout_s: float, every_s: float = 0.5) -> bool:
     return bool(check())
 
 
-def dead(pid: int) -> bool:
-    """Gone (reaping it when it is our child: a zombie still answers signal 0)."""
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        if waited == pid:
-            return True
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
 @dataclass
 class Kill:
     broker: int
@@ -302,7 +287,9 @@ def kill_leader(cluster: LocalCluster, topic: str, prefix: str) -> Kill:
     assert pid is not None, f"broker {leader} leads {topic} but is not running"
     kill = Kill(leader, time.monotonic())
     os.kill(pid, signal.SIGKILL)
-    assert wait_for(lambda: dead(pid), 10, 0.05), f"broker {leader} (pid {pid}) survived SIGKILL"
+    assert wait_for(lambda: not alive(pid), 10, 0.05), (
+        f"broker {leader} (pid {pid}) survived SIGKILL"
+    )
 
     def moved() -> bool:
         kill.new_leader = asyncio.run(leader_of(bootstrap, topic, CHOSEN_PARTITION))

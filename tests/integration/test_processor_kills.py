@@ -52,11 +52,16 @@ from pulseline.schemas import EventKind
 from pulseline.settings import ProcessorSettings, StorageSettings
 from pulseline.topics import DEAD_LETTERS, INGEST, PROJECT_COUNTS
 from storage.client import Engine
-from storage.migrate import migrate
-from tests.helpers import consume_all, eventually, start_worker, stop_worker
+from tests.helpers import (
+    consume_all,
+    eventually,
+    latest_project_counts,
+    start_worker,
+    stop_worker,
+)
 from tests.integration.count_forensics import count_forensics
 from tests.integration.test_processors_stats import latest_snapshots
-from tests.integration.test_sdk_restart import LiveSink
+from tests.live_sink import LiveSink, live_storage
 
 pytestmark = [
     pytest.mark.faults,
@@ -258,22 +263,6 @@ async def end_offsets(bootstrap: str, topics: list[str]) -> dict[TopicPartition,
         await consumer.stop()
 
 
-async def project_counts(settings: ProcessorSettings) -> dict[tuple[int, str, str], int]:
-    """The largest count sent per counter (project, kind, minute) on derived.project_counts:
-    the stream spans minutes, so the counters of one kind add up to its events."""
-    latest: dict[tuple[int, str, str], int] = {}
-    for record in await consume_all(
-        settings.bootstrap,
-        PROJECT_COUNTS.physical(settings.topic_prefix),
-        expect=10**6,
-        timeout_s=1.5,
-    ):
-        doc = orjson.loads(record.value)
-        key = (doc["project_id"], doc["kind"], doc["minute"])
-        latest[key] = max(latest.get(key, 0), doc["count"])
-    return latest
-
-
 def rel(a: float, b: float) -> float:
     return abs(a - b) / max(abs(a), abs(b), 1e-300)
 
@@ -292,20 +281,9 @@ def test_a_worker_killed_three_times_mid_stream_loses_nothing_and_counts_nothing
 ) -> None:
     began = time.monotonic()
     settings = StorageSettings.from_env(storage_env)
-    engine = Engine.open(settings)
-    migrate(engine)
-    db = engine.database
-    for table in ("events", "stats_snapshots", "project_counts"):
-        engine.call(engine.client.command, f"SYSTEM STOP MERGES {db}.{table}")
-    live = LiveSink(settings, engine)
-    live.thread.start()
-    try:
+    unmerged = ("events", "stats_snapshots", "project_counts")
+    with live_storage(settings, unmerged) as (engine, live):
         run_and_check(storage_env, settings, engine, live, tmp_path, began)
-    finally:
-        live.stop.set()
-        live.thread.join(30)
-        engine.close()
-    assert live.error is None, live.error
 
 
 def run_and_check(
@@ -352,7 +330,7 @@ def run_and_check(
             await asyncio.sleep(0.02)
         worker.watch(tracker.folded())
 
-    async def scenario() -> tuple[dict[str, dict[str, Any]], dict[tuple[int, str, str], int]]:
+    async def scenario() -> tuple[dict[str, dict[str, Any]], dict[tuple[int, str], int]]:
         tracking = asyncio.create_task(tracker.run())
         streaming = asyncio.create_task(stream.run())
         worker = spawn()
@@ -407,10 +385,10 @@ def run_and_check(
             )
             await asyncio.sleep(3)  # a double count would show as a later, larger snapshot
             latest = await latest_snapshots(processors)
-            counts = await project_counts(processors)
+            counts = await latest_project_counts(bootstrap, prefix)
             deadline = time.monotonic() + 30
             while sum(counts.values()) < TOTAL and time.monotonic() < deadline:
-                counts = await project_counts(processors)
+                counts = await latest_project_counts(bootstrap, prefix)
         finally:
             stop_worker(worker.proc)
             for task in (streaming, tracking):
@@ -420,10 +398,7 @@ def run_and_check(
         return latest, counts
 
     latest, counts = asyncio.run(scenario())
-    topic_counts = {
-        kind: sum(n for (p, k, _), n in counts.items() if p == PROJECT and k == kind)
-        for kind in per_kind
-    }
+    topic_counts = {kind: counts.get((PROJECT, kind), 0) for kind in per_kind}
     ever = {s: int(tracker.top[s]["count"]) for s in SERIES}
     if topic_counts != dict(per_kind):
         forensics = asyncio.run(count_forensics(bootstrap, prefix))
@@ -459,7 +434,6 @@ def run_and_check(
         "stored_rows_raw": stored["raw"],
         "stored_ids_final": len(stored["ids"]),
         "stored_snapshot_rows_raw": stored["snapshot_rows"],
-        "project_count_keys": len(counts),
         "project_counts_topic": topic_counts,
         "project_counts_table": stored["counts"],
         "dead_letters": len(dead),

@@ -17,8 +17,16 @@ from pulseline.records.incidents import INCIDENT_SIGNALS, INCIDENTS
 from pulseline.records.stats import ANOMALIES, STATS
 from pulseline.schemas import EventKind
 from pulseline.settings import ProcessorSettings
-from pulseline.topics import DEAD_LETTERS, INGEST, PROJECT_COUNTS
-from tests.helpers import consume_all, dumps, produce, stamped, start_worker, stop_worker
+from pulseline.topics import DEAD_LETTERS, INGEST
+from tests.helpers import (
+    consume_all,
+    dumps,
+    latest_project_counts,
+    produce,
+    stamped,
+    start_worker,
+    stop_worker,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -151,20 +159,6 @@ def test_a_restarted_worker_resumes_from_the_changelog_without_double_counting(
     asyncio.run(scenario())
 
 
-async def latest_project_counts(settings: ProcessorSettings) -> dict[tuple[int, str], int]:
-    latest: dict[tuple[int, str], int] = {}
-    for record in await consume_all(
-        settings.bootstrap,
-        PROJECT_COUNTS.physical(settings.topic_prefix),
-        expect=10**6,
-        timeout_s=1.5,
-    ):
-        doc = orjson.loads(record.value)
-        key = (doc["project_id"], doc["kind"])
-        latest[key] = max(latest.get(key, 0), doc["count"])
-    return latest
-
-
 @pytest.mark.faults
 def test_a_worker_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
     env: dict[str, str], tmp_path: Path
@@ -203,7 +197,7 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
             await wait_for_counts(settings, {series: total}, proc, timeout_s=150)
             await asyncio.sleep(3)  # a double count would show as a later, larger snapshot
             latest = await latest_snapshots(settings)
-            counts = await latest_project_counts(settings)
+            counts = await latest_project_counts(settings.bootstrap, settings.topic_prefix)
         finally:
             stop_worker(proc)
         assert latest[series]["count"] == total

@@ -47,11 +47,9 @@ from pulseline.sdk.transport import HttpTransport, Reply
 from pulseline.settings import CommonSettings, StorageSettings
 from pulseline.topics import INGEST
 from storage.client import Engine
-from storage.metrics import StorageMetrics
-from storage.migrate import migrate
 from storage.queries import EventQuery
-from storage.sink import Sink
 from tests.helpers import eventually
+from tests.live_sink import LiveSink, live_storage
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults, pytest.mark.timeout(240)]
 
@@ -245,45 +243,6 @@ async def read_ingest(settings: CommonSettings) -> tuple[list[Event], dict[Topic
         await consumer.stop()
 
 
-class LiveSink:
-    """The real sink on a thread of its own, storing while the stream runs: a batch and
-    its retried copy then land in different inserts, so only ``FINAL`` can fold them."""
-
-    def __init__(self, settings: StorageSettings, engine: Engine) -> None:
-        self.settings = settings
-        self.engine = engine
-        self.ends: dict[TopicPartition, int] | None = None  # set once the stream is over
-        self.caught_up = threading.Event()
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="sink", daemon=True)
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:
-            self.error = exc
-            self.caught_up.set()  # wake the waiter; it checks ``error``
-
-    async def _main(self) -> None:
-        sink = Sink(self.settings, self.engine, StorageMetrics())
-        await sink.start()
-        task = asyncio.create_task(sink.run())
-        try:
-            while not self.stop.is_set():
-                ends = self.ends
-                if ends is not None and not self.caught_up.is_set():
-                    # The sink commits a partition's offsets only after ClickHouse has the rows.
-                    committed = [await sink.consumer.committed(tp) or 0 for tp in ends]
-                    if all(c >= end for c, end in zip(committed, ends.values(), strict=True)):
-                        self.caught_up.set()
-                await asyncio.sleep(0.2)
-        finally:
-            await sink.stop()
-            await task
-            await sink.close()
-
-
 async def stored(
     engine: Engine, project: int, since: datetime, limit: int
 ) -> tuple[int, Counter[str], list[str]]:
@@ -332,19 +291,8 @@ def test_a_gateway_killed_mid_stream_and_restarted_loses_and_duplicates_nothing(
     began = time.monotonic()
     since = datetime.now(UTC) - timedelta(minutes=5)
     settings = StorageSettings.from_env(storage_env)
-    engine = Engine.open(settings)
-    migrate(engine)
-    # No background merge folds copies before the check: only the read (FINAL) may.
-    engine.call(engine.client.command, f"SYSTEM STOP MERGES {engine.database}.events")
-    live = LiveSink(settings, engine)
-    live.thread.start()
-    try:
+    with live_storage(settings) as (engine, live):
         run_and_check(settings, engine, live, gateway_process, monkeypatch, began, since)
-    finally:
-        live.stop.set()
-        live.thread.join(30)
-        engine.close()
-    assert live.error is None, live.error
 
 
 def run_and_check(
