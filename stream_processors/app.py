@@ -15,12 +15,13 @@ from pulseline.topics import DEAD_LETTERS
 from stream_processors import in_order, metrics
 from stream_processors.agents import counts, incidents, issues, monitors, route, sessions, stats
 from stream_processors.deadletter import DeadLetters
+from stream_processors.durable_flush import App
 
 
 def build_app(settings: ProcessorSettings) -> faust.App:
     datadir = settings.data_dir.resolve() / "faust" / settings.app_id
     datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = App(  # a durable producer flush: see durable_flush.py
         settings.app_id,
         broker=f"kafka://{settings.bootstrap}",
         store="memory://",

@@ -67,11 +67,6 @@ pytestmark = [
     pytest.mark.faults,
     pytest.mark.integration,
     pytest.mark.timeout(300),
-    # Open processors defect, found by this test in CI (2026-11-22): after the kills, one
-    # series' fold held 3,904 of 4,000 points although the router sent all 4,000 and the
-    # group committed stats_by_series to its end (no gap, no stale drop logged). The
-    # replay guard, simulated over the topic, applies all 4,000: the fold lost them.
-    pytest.mark.xfail(reason="open defect: the series fold can lose points across kills"),
 ]
 
 PROJECT = 7
