@@ -153,7 +153,7 @@ class InOrder:
     ) -> None:
         self.app = app
         self.stage = stage
-        self.committed = committed or partial(group_committed, app)
+        self.committed = committed or partial(group_start, app)
         self.fetch = fetch or _REFETCHERS[app].fetch
         self.lanes: dict[Any, Lane] = {}
         self.pending: list[tuple[Any, list[Message]]] = []
@@ -253,8 +253,8 @@ class InOrder:
         return found
 
     async def _start(self, tp: Any) -> int | None:
-        """Where a new lane begins: the group's commit. Without one the lane takes what comes
-        first (a new group starts at the log's start anyway)."""
+        """Where a new lane begins: the group's commit, or the log's start for a partition
+        the group never committed. When that cannot be asked, the lane takes what comes."""
         try:
             return await self.committed(tp)
         except Exception as exc:  # revoked meanwhile: take what comes; the lane resets
@@ -266,10 +266,18 @@ def _span(r: range) -> str:
     return f"{r.start}..{r.stop - 1}"
 
 
-async def group_committed(app: faust.App, tp: Any) -> int | None:
-    """The group's committed offset, asked of Kafka: Faust's own copy is filled in only
-    after the stream partitions are resumed, so the first records can come before it."""
+async def group_start(app: faust.App, tp: Any) -> int:
+    """Where the group resumes ``tp``, asked of Kafka: its committed offset or, if it never
+    committed one, the log's start (``auto_offset_reset=earliest``). Faust's own copy is
+    filled in only after the stream partitions are resumed, so the first records can come
+    before it; and a partition new to the group can be handed first a record past its
+    start (a join/leave run lost the first deltas of every source this way), so "no commit"
+    must not mean "take what comes"."""
     thread: Any = app.consumer._thread  # type: ignore[attr-defined]
     client = thread._ensure_consumer()
-    offset = await thread.call_thread(client.committed, TopicPartition(tp.topic, tp.partition))
-    return None if offset is None else int(offset)
+    ktp = TopicPartition(tp.topic, tp.partition)
+    offset = await thread.call_thread(client.committed, ktp)
+    if offset is not None:
+        return int(offset)
+    starts = await thread.call_thread(client.beginning_offsets, [ktp])
+    return int(starts[ktp])

@@ -7,13 +7,20 @@ failure names the stage instead of a bare total.
 - ``last``: the count table's latest changelog value;
 - ``peak``: its largest changelog value;
 - ``regressions``: changelog records lower than an earlier one for the same key: a
-  writer that applied deltas to an older copy of the counter (a zombie owner).
+  writer that applied deltas to an older copy of the counter (a zombie owner);
+- ``simulated``: what the replay guard applies reading the deltas in log order. Below
+  ``routed``, the router sent a source's offsets out of order; equal while ``last`` is
+  short, the counter agent did not apply records it should have;
+- ``jumps``: changelog records whose marks moved past more routed offsets than their
+  count went up by: where (changelog offset, writer, source, marks before..after, routed
+  offsets passed, count added) the counter skipped deltas.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -24,6 +31,12 @@ from tests.helpers import consume_all
 @dataclass
 class Counter:
     routed: set[tuple[str, int]] = field(default_factory=set)
+    deltas: list[tuple[str, str, list[int]]] = field(default_factory=list)
+    marks: dict[str, int] = field(default_factory=dict)
+    simulated: int = 0
+    applied: dict[str, int] = field(default_factory=dict)
+    n: int = 0
+    jumps: list[str] = field(default_factory=list)
     last: int = 0
     peak: int = 0
     regressions: list[tuple[int, int, int, str]] = field(default_factory=list)
@@ -36,7 +49,14 @@ async def count_forensics(bootstrap: str, prefix: str) -> str:
         bootstrap, PROJECT_COUNTS_BY_PROJECT.physical(prefix), expect=10**9, timeout_s=5
     ):
         doc = orjson.loads(record.value)
-        counters[doc["key"]].routed.update((doc["source"], o) for o in doc["offsets"])
+        c = counters[doc["key"]]
+        c.routed.update((doc["source"], o) for o in doc["offsets"])
+        c.deltas.append((f"{record.partition}@{record.offset}", doc["source"], doc["offsets"]))
+        last = c.marks.get(doc["source"], -1)
+        for o in doc["offsets"]:
+            if o > last:
+                c.simulated, last = c.simulated + 1, o
+        c.marks[doc["source"]] = last
     for record in sorted(
         await consume_all(
             bootstrap, PROJECT_COUNTS_CHANGELOG.physical(prefix), expect=10**9, timeout_s=5
@@ -48,6 +68,7 @@ async def count_forensics(bootstrap: str, prefix: str) -> str:
         key, entry = orjson.loads(record.key), orjson.loads(record.value)
         c = counters[key]
         n = int(entry["n"])
+        _jumps(c, record.offset, n, entry)
         if n < c.peak:
             c.regressions.append((record.offset, n, c.peak, str(entry.get("by"))))
         if not c.writers or c.writers[-1] != entry.get("by"):
@@ -62,6 +83,24 @@ async def count_forensics(bootstrap: str, prefix: str) -> str:
     for key, c in sorted(short.items())[:8]:
         lines.append(
             f"  {key}: routed {len(c.routed)}, last {c.last}, peak {c.peak}, "
-            f"regressions {c.regressions[:3]}, writers {c.writers}"
+            f"regressions {c.regressions[:3]}, writers {c.writers}, simulated {c.simulated}"
         )
+        lines.append(f"    jumps: {c.jumps[:6]}")
     return "\n".join(lines)
+
+
+def _jumps(c: Counter, offset: int, n: int, entry: dict[str, Any]) -> None:
+    marks: dict[str, int] = entry.get("marks", {})
+    passed = 0
+    moved = []
+    for source, mark in marks.items():
+        before = c.applied.get(source, -1)
+        if mark > before:
+            passed += sum(1 for s, o in c.routed if s == source and before < o <= mark)
+            moved.append(f"{source} {before}..{mark}")
+    if passed > n - c.n:
+        c.jumps.append(
+            f"@{offset} by {entry.get('by')}: {', '.join(moved)} passed {passed}, +{n - c.n}"
+        )
+    c.applied.update(marks)
+    c.n = n

@@ -3,8 +3,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
 
-from stream_processors.in_order import InOrder
+from stream_processors.in_order import InOrder, group_start
 from stream_processors.logic.in_order import Lane, Step, Verdict, step, unfound
 
 T, F = Verdict.TAKE, Verdict.FILL
@@ -191,7 +192,7 @@ def test_a_failed_fetch_hands_on_the_record_in_hand() -> None:
     assert offsets(asyncio.run(gate.admit(Event(Message(tp, 9))))) == [9]
 
 
-def test_without_a_commit_a_new_lane_takes_the_first_record() -> None:
+def test_when_the_start_cannot_be_known_a_new_lane_takes_the_first_record() -> None:
     tp = TP("ingest.metric", 1)
     log = Log()
     gate, _ = gate_for({}, log)
@@ -235,3 +236,38 @@ def test_an_agent_reads_the_stream_and_its_batches_with_the_gaps_filled() -> Non
     batch = [Event(Message(tp, o)) for o in (15, 17)]
     assert offsets(asyncio.run(gate.admitted(batch))) == [15, 16, 17]
     assert log.fetches == [range(11, 13), range(16, 17)]
+
+
+class Client:
+    def __init__(self, committed: int | None, start: int) -> None:
+        self.committed_offset, self.start = committed, start
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        return self.committed_offset
+
+    async def beginning_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: self.start for tp in tps}
+
+
+class ConsumerThread:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def _ensure_consumer(self) -> Client:
+        return self.client
+
+    async def call_thread(self, fun: Any, *args: Any) -> Any:
+        return await fun(*args)
+
+
+@pytest.mark.parametrize(
+    ("committed", "start", "expected"),
+    [(120, 40, 120), (None, 40, 40), (None, 0, 0), (0, 40, 0)],
+    ids=["committed", "never-committed-log-start", "never-committed-empty-start", "commit-0"],
+)
+def test_a_lane_starts_at_the_commit_or_else_at_the_logs_start(
+    committed: int | None, start: int, expected: int
+) -> None:
+    app = App()
+    app.consumer._thread = ConsumerThread(Client(committed, start))  # type: ignore[attr-defined]
+    assert asyncio.run(group_start(app, TP("by_project", 2))) == expected  # type: ignore[arg-type]
