@@ -4,7 +4,8 @@ Schemathesis generates requests from each app's ``/openapi.json`` and sends them
 in-process (ASGI). The gateway runs on a ``ListProducer``: this fuzzes the HTTP
 contract (body parsing, validation, auth, error mapping), not Kafka, which the
 gateway's own integration tests cover. The read API runs on the real embedded
-ClickHouse (chdb) with migrated tables and a few stored events.
+ClickHouse (chdb) with migrated tables and a few stored events. The admin routes, served
+inside the read API app, are fuzzed on their own over the control plane's in-memory twin.
 
 Two properties, for every operation that takes input:
 
@@ -19,6 +20,7 @@ Probes (``/healthz``, ``/readyz``, ``/metrics``) take no input and are public by
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import Counter
 from collections.abc import Callable
@@ -37,16 +39,21 @@ from schemathesis.generation.case import Case as AnyCase
 
 from ingest_gateway.app import create_app as gateway_app
 from ingest_gateway.producer import ListProducer
+from pulseline.control.entities import EntityType
+from pulseline.control.service import ControlService
 from pulseline.keys import ApiKey, Scope, StaticKeyRing, new_key
 from pulseline.settings import GatewaySettings, StorageSettings
+from storage.admin_api import admin_router
 from storage.api import create_app as read_app
 from storage.client import Engine
 from storage.metrics import StorageMetrics
 from storage.migrate import migrate
+from tests.unit.test_admin_api import MemoryStore
 
 pytestmark = pytest.mark.integration
 
 MAX_EXAMPLES = 25
+ADMIN_EXAMPLES = 10  # 27 admin operations, each case sent with 4 keys
 PROJECT = 7
 PROBES = {"/healthz", "/readyz", "/metrics"}
 # Server-Sent Events never end by design; their contract is tested in test_read_api_analytics.
@@ -88,6 +95,8 @@ def fuzz(
     valid: dict[str, str],
     invalid: list[dict[str, str]],
     prepare: Callable[[AnyCase[Any]], None] = lambda case: None,
+    paths: Callable[[str], bool] = lambda path: True,
+    max_examples: int = MAX_EXAMPLES,
 ) -> Findings:
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     found = Findings()
@@ -95,11 +104,11 @@ def fuzz(
         if isinstance(result, Err):
             raise result.err()
         operation = result.ok()
-        if operation.path in PROBES or operation.path in STREAMS:
+        if operation.path in PROBES or operation.path in STREAMS or not paths(operation.path):
             continue
 
         @hypothesis.settings(
-            max_examples=MAX_EXAMPLES,
+            max_examples=max_examples,
             deadline=None,
             database=None,
             derandomize=True,
@@ -203,3 +212,46 @@ def test_the_read_api_answers_no_5xx_and_never_2xx_without_a_read_key(
     assert found.server_errors == []
     assert found.ignored_auth == []
     assert found.statuses["200"] > 0, "no case got past validation"
+
+
+def test_the_admin_api_answers_no_5xx_and_never_2xx_without_an_admin_key(
+    storage_env: dict[str, str],
+) -> None:
+    """The admin routes as served (inside the read API app), over the control plane's
+    in-memory twin: this fuzzes their HTTP contract; the Kafka-backed store has its own
+    integration tests. A project's read key is among the keys that must be refused."""
+    settings = StorageSettings.from_env(storage_env)
+    engine = Engine.open(settings)
+    migrate(engine)
+    store = MemoryStore()
+    service = ControlService(store)
+
+    async def arrange() -> tuple[str, str]:
+        project = await service.create(EntityType.PROJECT, {"name": "fuzz", "slug": "fuzz"})
+        root = (await service.create_key(None, Scope.ADMIN, "root"))[1]
+        read = (await service.create_key(int(project.id), Scope.READ, "read"))[1]
+        return root, read
+
+    root, read = asyncio.run(arrange())
+    app = read_app(
+        settings, engine, store.view, StorageMetrics(), admin_router(service), Published()
+    )
+    invalid = [
+        {},
+        {"Authorization": f"Bearer {new_key(Scope.ADMIN)}"},
+        {"Authorization": f"Bearer {read}"},
+    ]
+    try:
+        found = fuzz(
+            app,
+            {"Authorization": f"Bearer {root}"},
+            invalid,
+            paths=lambda path: path.startswith("/v1/admin"),
+            max_examples=ADMIN_EXAMPLES,
+        )
+    finally:
+        engine.close()
+
+    assert found.server_errors == []
+    assert found.ignored_auth == []
+    assert found.statuses["200"] + found.statuses["201"] > 0, "no case got past validation"
