@@ -196,12 +196,6 @@ def ping_router(
         admit(limits, metrics, project_id, stamped, now)
         await hand_off(producer, metrics, stamped)
 
-    @router.api_route(
-        "/ping/{rest:path}",
-        methods=["GET", "HEAD", "POST"],
-        summary="Healthchecks-compatible ping",
-        response_model=None,
-    )
     async def ping(request: Request, rest: str) -> Response:
         target = parse(rest)
         form = "slug" if isinstance(target, BySlug) else "uuid"
@@ -248,6 +242,15 @@ def ping_router(
         headers = {"Ping-Body-Limit": str(body_limit), "Access-Control-Allow-Origin": "*"}
         return _text(201, "Created", headers) if created else _text(200, "OK", headers)
 
+    for method in ("GET", "HEAD", "POST"):  # one route each: OpenAPI operation ids are unique
+        router.add_api_route(
+            "/ping/{rest:path}",
+            ping,
+            methods=[method],
+            name=f"ping_{method.lower()}",
+            summary="Healthchecks-compatible ping",
+            response_model=None,
+        )
     return router
 
 

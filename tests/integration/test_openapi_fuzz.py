@@ -39,7 +39,7 @@ from schemathesis.generation.case import Case as AnyCase
 
 from ingest_gateway.app import create_app as gateway_app
 from ingest_gateway.producer import ListProducer
-from pulseline.control.entities import EntityType
+from pulseline.control.entities import EntityType, Project
 from pulseline.control.service import ControlService
 from pulseline.keys import ApiKey, Scope, StaticKeyRing, new_key
 from pulseline.settings import GatewaySettings, StorageSettings
@@ -156,6 +156,56 @@ def test_the_gateway_answers_no_5xx_and_never_2xx_without_a_key() -> None:
     assert found.server_errors == []
     assert found.ignored_auth == []
     assert found.statuses["202"] + found.statuses["200"] > 0, "no case got past validation"
+
+
+class ServedStore(MemoryStore):
+    """The in-memory twin with the lifecycle the gateway's lifespan calls."""
+
+    loaded = True
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+def test_the_ping_routes_answer_no_5xx(storage_env: dict[str, str]) -> None:
+    """Healthchecks-style pings authenticate by their URL (a monitor's uuid, or a project's
+    ping key and a slug), so only the no-5xx property applies. Two cases in three aim at a
+    real monitor or ping key, with the fuzzed path after it, to get past the lookup."""
+    settings = GatewaySettings.from_env({"PULSELINE_RATE_LIMITS_ENABLED": "false"})
+    store = ServedStore()
+    service = ControlService(store)
+
+    async def arrange() -> tuple[str, str]:
+        project = await service.create(EntityType.PROJECT, {"name": "pings", "slug": "pings"})
+        monitor = await service.create(
+            EntityType.MONITOR,
+            {
+                "name": "Nightly",
+                "slug": "nightly",
+                "project_id": int(project.id),
+                "schedule": {"cron": "0 2 * * *", "tz": "Europe/Berlin"},
+            },
+        )
+        assert isinstance(project, Project)
+        return str(monitor.id), project.ping_key
+
+    monitor, ping_key = asyncio.run(arrange())
+    app = gateway_app(settings, StaticKeyRing(), ListProducer(), store)  # type: ignore[arg-type]
+    turn = itertools.count()
+
+    def aim(case: AnyCase[Any]) -> None:
+        rest = str((case.path_parameters or {}).get("rest", ""))
+        prefix = (None, monitor, f"{ping_key}/nightly")[next(turn) % 3]
+        if prefix is not None and case.path_parameters is not None:
+            case.path_parameters["rest"] = f"{prefix}/{rest}".rstrip("/")
+
+    found = fuzz(app, {}, [], aim, paths=lambda path: path.startswith("/ping/"))
+
+    assert found.server_errors == []
+    assert found.statuses["200"] > 0, "no case reached a monitor"
 
 
 def _store_events(engine: Engine) -> None:
