@@ -280,7 +280,8 @@ def throughput(p: Pipeline, count: int, workers: int, brokers: list[int]) -> dic
             done = await eventually(lambda: _at_least(counts, count), 240, 0.2)
             elapsed = time.monotonic() - started
             if not done:
-                # The open processors defect (see the join/leave test), with its figure.
+                # No figure to report (a host too loaded to count them in 240 s); losses are
+                # the join/leave test's to find, after waiting for the group to catch up.
                 pytest.xfail(f"counted {await counts.total()} of {count}\n{p.logs()}")
             wall = time.monotonic() - cpu_before[2]
             cpu = cpu_seconds(worker_pids) - cpu_before[0], cpu_seconds(brokers) - cpu_before[1]
@@ -440,7 +441,7 @@ def test_workers_and_sinks_join_and_leave_without_losing_an_event(pipeline: Pipe
     assert seen["counted"][0] <= REBALANCE_EVENTS, "the processors counted an event twice"
     if seen["counted"][0] < REBALANCE_EVENTS:
         # Every event is stored (asserted above). A counter short after the worker caught
-        # up lost events (open defect); either shortfall is reported with its figure.
+        # up lost events; one short while it still lags is reported with its figure.
         short = REBALANCE_EVENTS - seen["counted"][0]
         found = asyncio.run(count_forensics(p.bootstrap, p.prefix))
         print(f"SCALEOUT count forensics\n{found}")
@@ -448,6 +449,5 @@ def test_workers_and_sinks_join_and_leave_without_losing_an_event(pipeline: Pipe
             pytest.xfail(
                 f"counters short by {short}, still lagging after {CATCH_UP_S} s: {seen}\n{found}"
             )
-        # The open processors defect: a fresh-clone CI run lost 197 after catching up in 43 s.
-        pytest.xfail(f"counters lost {short} events after the worker caught up: {seen}\n{found}")
+        pytest.fail(f"counters lost {short} events after the worker caught up: {seen}\n{found}")
     assert stored_total == REBALANCE_EVENTS, "the stored counters lost or doubled events"
