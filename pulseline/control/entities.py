@@ -68,8 +68,9 @@ class Project(_Entity):
     slug: Slug
     tier: Tier = Tier.FREE
     retention_days: int | None = Field(None, ge=1, le=3650)
-    events_per_second: int | None = Field(None, ge=1)
-    monthly_quota: int | None = Field(None, ge=1)
+    # Bounded so every value fits the 64-bit integers of the store and of ClickHouse.
+    events_per_second: int | None = Field(None, ge=1, le=10_000_000)
+    monthly_quota: int | None = Field(None, ge=1, le=10**15)
     ping_key: str = Field(pattern=r"^[A-Za-z0-9_-]{16,64}$")
     thresholds: Overrides = Field(
         default_factory=dict, description="anomaly-rule overrides for every series"

@@ -242,6 +242,12 @@ async def test_a_taken_slug_is_a_409(admin: Admin, root: httpx.AsyncClient) -> N
         ("/v1/admin/projects", {"slug": "shop"}, "name"),
         ("/v1/admin/projects", {"name": "S", "slug": "s", "id": 7}, "id"),
         ("/v1/admin/projects", {"name": "S", "slug": "s", "retention_days": 0}, "retention_days"),
+        (
+            "/v1/admin/projects",
+            {"name": "S", "slug": "s", "events_per_second": 301159068203820384256},
+            "events_per_second",
+        ),
+        ("/v1/admin/projects", {"name": "S", "slug": "s", "monthly_quota": 2**63}, "monthly_quota"),
         ("/v1/admin/projects/shop/monitors", {**NIGHTLY, "schedule": {}}, "schedule"),
         (
             "/v1/admin/projects/shop/monitors",
