@@ -31,7 +31,6 @@ from tests.helpers import consume_all
 @dataclass
 class Counter:
     routed: set[tuple[str, int]] = field(default_factory=set)
-    deltas: list[tuple[str, str, list[int]]] = field(default_factory=list)
     marks: dict[str, int] = field(default_factory=dict)
     simulated: int = 0
     applied: dict[str, int] = field(default_factory=dict)
@@ -51,7 +50,6 @@ async def count_forensics(bootstrap: str, prefix: str) -> str:
         doc = orjson.loads(record.value)
         c = counters[doc["key"]]
         c.routed.update((doc["source"], o) for o in doc["offsets"])
-        c.deltas.append((f"{record.partition}@{record.offset}", doc["source"], doc["offsets"]))
         last = c.marks.get(doc["source"], -1)
         for o in doc["offsets"]:
             if o > last:

@@ -170,7 +170,7 @@ class ServedStore(MemoryStore):
         return None
 
 
-def test_the_ping_routes_answer_no_5xx(storage_env: dict[str, str]) -> None:
+def test_the_ping_routes_answer_no_5xx() -> None:
     """Healthchecks-style pings authenticate by their URL (a monitor's uuid, or a project's
     ping key and a slug), so only the no-5xx property applies. Two cases in three aim at a
     real monitor or ping key, with the fuzzed path after it, to get past the lookup."""

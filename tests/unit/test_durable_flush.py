@@ -16,22 +16,6 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-async def _slow_buffer(app: faust.App, sent: list[Any]) -> Any:
-    """The app's producer with its buffer running and each hand-over to aiokafka taking
-    ``SEND_S``, as under a busy loop or a full accumulator (no broker is needed)."""
-    producer = app.producer
-    buffer: Any = producer.buffer
-
-    async def hand_over(fut: asyncio.Future[Any]) -> None:
-        await asyncio.sleep(SEND_S)
-        sent.append(fut)
-        fut.set_result(None)
-
-    buffer._send_pending = hand_over
-    await buffer.start()
-    return producer
-
-
 @pytest.fixture
 async def apps() -> AsyncIterator[list[faust.App]]:
     made: list[faust.App] = []
@@ -40,20 +24,36 @@ async def apps() -> AsyncIterator[list[faust.App]]:
         await app.producer.buffer.stop()
 
 
-async def test_fausts_own_flush_returns_with_records_still_buffered(
-    apps: list[faust.App],
-) -> None:
-    """The behaviour ``durable_flush`` exists for: if Faust fixes it, this test says so."""
-    app = faust.App("plain", broker="kafka://127.0.0.1:9")
-    apps.append(app)
+async def _flush_three(app: faust.App) -> tuple[list[Any], list[asyncio.Future[Any]]]:
+    """Put three records in the app's producer buffer and flush it, with each hand-over to
+    aiokafka taking ``SEND_S``, as under a busy loop or a full accumulator (no broker is
+    needed); the records handed over by the time the flush returned, and all three."""
+    producer: Any = app.producer
+    buffer: Any = producer.buffer
     sent: list[Any] = []
-    producer = await _slow_buffer(app, sent)
+
+    async def hand_over(fut: asyncio.Future[Any]) -> None:
+        await asyncio.sleep(SEND_S)
+        sent.append(fut)
+        fut.set_result(None)
+
+    buffer._send_pending = hand_over
+    await buffer.start()
     loop = asyncio.get_running_loop()
     futures = [loop.create_future() for _ in range(3)]
     for fut in futures:
         producer.send_soon(fut)
-
     await producer.flush()
+    return list(sent), futures
+
+
+async def test_fausts_own_flush_returns_with_records_still_buffered(
+    apps: list[faust.App],
+) -> None:
+    """The behaviour ``durable_flush`` exists for: if Faust fixes it, this test says so."""
+    apps.append(app := faust.App("plain", broker="kafka://127.0.0.1:9"))
+
+    sent, futures = await _flush_three(app)
 
     assert len(sent) < len(futures)
     await asyncio.gather(*futures)
@@ -62,16 +62,9 @@ async def test_fausts_own_flush_returns_with_records_still_buffered(
 async def test_the_durable_flush_waits_for_every_buffered_record(
     apps: list[faust.App],
 ) -> None:
-    app = App("durable", broker="kafka://127.0.0.1:9")
-    apps.append(app)
-    sent: list[Any] = []
-    producer = await _slow_buffer(app, sent)
-    loop = asyncio.get_running_loop()
-    futures = [loop.create_future() for _ in range(3)]
-    for fut in futures:
-        producer.send_soon(fut)
+    apps.append(app := App("durable", broker="kafka://127.0.0.1:9"))
 
-    await producer.flush()
+    sent, futures = await _flush_three(app)
 
     assert sent == futures
 
