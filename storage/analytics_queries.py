@@ -1,8 +1,10 @@
 """SQL of the analytics reads (web, performance, metrics). Pure: each returns ``(sql, params)``.
 
 Every query is scoped by a bound ``{project:UInt32}`` and a ``[since, until)`` range, and
-reads ``events`` with FINAL (a replayed row is counted once) or ``sessions`` with FINAL
-(the newest version of a visit). Attribute values come from the ``attributes`` JSON text.
+reads a family table (``pageviews``, ``web_vitals``, ``transactions``, ``metrics``) with
+FINAL (a replayed row is counted once) or ``sessions`` with FINAL (the newest version of a
+visit). Family tables hold the attributes these queries read as typed columns
+(migration 0005), so no query parses JSON.
 ``check_buckets`` bounds how many points a series may have; ``QUERY_SETTINGS`` bounds how
 long ClickHouse may work on one query.
 """
@@ -24,45 +26,17 @@ LIVE_WINDOW = timedelta(minutes=5)
 _STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 _BUCKET = {"minute": "toStartOfMinute", "hour": "toStartOfHour", "day": "toStartOfDay"}
 
-# A page is its `path` attribute, else the path of its `url`.
-PAGE = (
-    "if(JSONExtractString(attributes, 'path') != '', JSONExtractString(attributes, 'path'), "
-    "path(JSONExtractString(attributes, 'url')))"
-)
 EVENT_DIMENSIONS = {
-    "page": PAGE,
-    "referrer": "JSONExtractString(attributes, 'referrer')",
-    "utm_source": "JSONExtractString(attributes, 'utm_source')",
-    "utm_medium": "JSONExtractString(attributes, 'utm_medium')",
-    "utm_campaign": "JSONExtractString(attributes, 'utm_campaign')",
+    "page": "page",
+    "referrer": "referrer",
+    "utm_source": "utm_source",
+    "utm_medium": "utm_medium",
+    "utm_campaign": "utm_campaign",
 }
 SESSION_DIMENSIONS = {"browser": "browser", "os": "os", "device": "device_type"}
 Dimension = Literal[
     "page", "referrer", "utm_source", "utm_medium", "utm_campaign", "browser", "os", "device"
 ]
-
-# A transaction failed when its HTTP status is 5xx, or its (Sentry-style) status names a
-# server-side failure; client errors (4xx, not_found, ...) are the caller's, not the route's.
-SERVER_FAILURES = (
-    "internal_error",
-    "unknown_error",
-    "unknown",
-    "unavailable",
-    "deadline_exceeded",
-    "data_loss",
-    "unimplemented",
-    "aborted",
-    "error",
-)
-ROUTE = (
-    "if(JSONExtractString(attributes, 'route') != '', JSONExtractString(attributes, 'route'), "
-    "JSONExtractString(attributes, 'name'))"
-)
-FAILED = (
-    "(toUInt16OrZero(JSONExtractRaw(attributes, 'http_status')) >= 500 "
-    "OR toUInt16OrZero(JSONExtractRaw(attributes, 'status')) >= 500 "
-    "OR lower(JSONExtractString(attributes, 'status')) IN {failures:Array(String)})"
-)
 
 
 class BadAnalyticsQuery(ValueError):
@@ -81,13 +55,21 @@ def _range(project_id: int, since: datetime, until: datetime) -> dict[str, Any]:
     return {"project": project_id, "since": utc(since), "until": utc(until)}
 
 
-def _events(db: str, kinds: tuple[str, ...]) -> str:
-    """FROM + WHERE over one project's events of ``kinds`` in the range (no trailing AND)."""
-    names = ", ".join(f"'{k}'" for k in kinds)  # kinds are constants of this module
-    return (
-        f"FROM {db}.events FINAL WHERE project_id = {{project:UInt32}} AND kind IN ({names}) "
-        "AND timestamp >= {since:DateTime64(3, 'UTC')} AND timestamp < {until:DateTime64(3, 'UTC')}"
-    )
+Family = Literal["pageviews", "web_vitals", "transactions", "metrics"]
+_IN_RANGE = (
+    "project_id = {project:UInt32} "
+    "AND timestamp >= {since:DateTime64(3, 'UTC')} AND timestamp < {until:DateTime64(3, 'UTC')}"
+)
+
+
+def _family(db: str, table: Family, kinds: tuple[str, ...] = ()) -> str:
+    """FROM + WHERE over one project's rows of a family table in the range (no trailing AND);
+    ``kinds`` narrows ``pageviews`` to page views or custom events."""
+    where = _IN_RANGE
+    if kinds:
+        names = ", ".join(f"'{k}'" for k in kinds)  # kinds are constants of this module
+        where += f" AND kind IN ({names})"
+    return f"FROM {db}.{table} FINAL WHERE {where}"
 
 
 def pageview_series(
@@ -96,7 +78,7 @@ def pageview_series(
     """Per bucket: ``pageviews`` and ``visitors`` (exact distinct ``distinct_id``)."""
     return (
         f"SELECT {_BUCKET[interval]}(timestamp) AS bucket, count() AS pageviews, "
-        f"uniqExact(distinct_id) AS visitors {_events(db, ('pageview',))} "
+        f"uniqExact(distinct_id) AS visitors {_family(db, 'pageviews', ('pageview',))} "
         "GROUP BY bucket ORDER BY bucket",
         _range(project_id, since, until),
     )
@@ -124,7 +106,7 @@ def breakdown(
     if by in EVENT_DIMENSIONS:
         return (
             f"SELECT {EVENT_DIMENSIONS[by]} AS value, count() AS pageviews, "
-            f"uniqExact(distinct_id) AS visitors {_events(db, ('pageview',))} "
+            f"uniqExact(distinct_id) AS visitors {_family(db, 'pageviews', ('pageview',))} "
             "GROUP BY value ORDER BY pageviews DESC, value LIMIT {limit:UInt32}",
             params,
         )
@@ -158,16 +140,14 @@ def funnel(
     for i, step in enumerate(steps):
         params[f"s{i}"] = step
         if step.startswith("/"):
-            conditions.append(f"kind = 'pageview' AND {PAGE} = {{s{i}:String}}")
+            conditions.append(f"kind = 'pageview' AND page = {{s{i}:String}}")
         else:
-            conditions.append(
-                f"kind = 'event' AND JSONExtractString(attributes, 'name') = {{s{i}:String}}"
-            )
+            conditions.append(f"kind = 'event' AND name = {{s{i}:String}}")
     levels = ", ".join(f"({c})" for c in conditions)
     return (
         "SELECT level, count() AS visitors FROM ("
         "SELECT distinct_id, windowFunnel({window:UInt64})(toDateTime(timestamp), "
-        f"{levels}) AS level {_events(db, ('pageview', 'event'))} AND distinct_id != '' "
+        f"{levels}) AS level {_family(db, 'pageviews')} AND distinct_id != '' "
         "GROUP BY distinct_id) GROUP BY level ORDER BY level",
         params,
     )
@@ -196,7 +176,7 @@ def retention(db: str, project_id: int, since: datetime, until: datetime) -> Sql
         "count() AS visitors FROM ("
         "SELECT distinct_id, min(monday) AS cohort, groupUniqArray(monday) AS weeks FROM ("
         "SELECT distinct_id, toMonday(timestamp) AS monday "
-        f"{_events(db, ('pageview', 'event'))} AND distinct_id != '') GROUP BY distinct_id"
+        f"{_family(db, 'pageviews')} AND distinct_id != '') GROUP BY distinct_id"
         ") ARRAY JOIN weeks AS active GROUP BY cohort, week ORDER BY cohort, week",
         _range(project_id, since, until),
     )
@@ -205,8 +185,9 @@ def retention(db: str, project_id: int, since: datetime, until: datetime) -> Sql
 def live_visitors(db: str, project_id: int, now: datetime) -> Sql:
     """Distinct visitors with a page view, event or web vital in the last five minutes."""
     return (
-        "SELECT uniqExact(distinct_id) AS visitors "
-        f"{_events(db, ('pageview', 'event', 'web_vital'))} AND distinct_id != ''",
+        "SELECT uniqExact(distinct_id) AS visitors FROM ("
+        f"SELECT distinct_id {_family(db, 'pageviews')} AND distinct_id != '' UNION ALL "
+        f"SELECT distinct_id {_family(db, 'web_vitals')} AND distinct_id != '')",
         _range(project_id, now - LIVE_WINDOW, now + timedelta(seconds=1)),
     )
 
@@ -214,9 +195,8 @@ def live_visitors(db: str, project_id: int, now: datetime) -> Sql:
 def web_vitals(db: str, project_id: int, since: datetime, until: datetime, limit: int) -> Sql:
     """p75 of each web vital per page (the Core Web Vitals threshold statistic)."""
     return (
-        f"SELECT {PAGE} AS page, JSONExtractString(attributes, 'name') AS vital, "
-        "quantile(0.75)(JSONExtractFloat(attributes, 'value')) AS p75, count() AS samples "
-        f"{_events(db, ('web_vital',))} GROUP BY page, vital "
+        "SELECT page, name AS vital, quantile(0.75)(value) AS p75, count() AS samples "
+        f"{_family(db, 'web_vitals')} GROUP BY page, vital "
         "ORDER BY samples DESC, page, vital LIMIT {limit:UInt32}",
         {**_range(project_id, since, until), "limit": limit},
     )
@@ -234,16 +214,12 @@ def routes(
     first. Throughput and error rate are derived from these by ``route_json``.
     """
     return (
-        f"SELECT {ROUTE} AS route, count() AS requests, countIf({FAILED}) AS failed, "
-        "quantiles(0.5, 0.95, 0.99)(JSONExtractFloat(attributes, 'duration_ms')) AS latency "
-        f"{_events(db, ('transaction',))} GROUP BY route "
+        "SELECT route, count() AS requests, countIf(failed) AS failed, "
+        "quantiles(0.5, 0.95, 0.99)(duration_ms) AS latency "
+        f"{_family(db, 'transactions')} GROUP BY route "
         f"ORDER BY {'requests' if order == 'requests' else 'latency[2]'} DESC, route "
         "LIMIT {limit:UInt32}",
-        {
-            **_range(project_id, since, until),
-            "limit": limit,
-            "failures": list(SERVER_FAILURES),
-        },
+        {**_range(project_id, since, until), "limit": limit},
     )
 
 
@@ -265,12 +241,10 @@ def metric_series(
     db: str, project_id: int, since: datetime, until: datetime, interval: Interval, name: str
 ) -> Sql:
     """Per bucket of one metric ``name``: count, avg, min, max, p50/p95/p99 of ``value``."""
-    value = "JSONExtractFloat(attributes, 'value')"
     return (
         f"SELECT {_BUCKET[interval]}(timestamp) AS bucket, count() AS count, "
-        f"avg({value}) AS avg, min({value}) AS min, max({value}) AS max, "
-        f"quantiles(0.5, 0.95, 0.99)({value}) AS q {_events(db, ('metric',))} "
-        "AND JSONExtractString(attributes, 'name') = {name:String} "
-        "GROUP BY bucket ORDER BY bucket",
+        "avg(value) AS avg, min(value) AS min, max(value) AS max, "
+        f"quantiles(0.5, 0.95, 0.99)(value) AS q {_family(db, 'metrics')} "
+        "AND name = {name:String} GROUP BY bucket ORDER BY bucket",
         {**_range(project_id, since, until), "name": name},
     )

@@ -8,7 +8,10 @@ With ``PULSELINE_CLICKHOUSE_CLUSTER`` set, every table ``<db>.<t>`` of a migrati
 - ``<db>.<t>``: a ``Distributed`` table over the local ones, so the sink's inserts and the
   read API's queries keep using the name they already use.
 
-A plain view is created on every node and reads the Distributed tables.
+A plain view is created on every node and reads the Distributed tables. A materialized
+view is created on every node between the local tables (``FROM <src>_local`` ``TO
+<target>_local``): it sees each node's own inserts, which is where a view's trigger fires.
+A dictionary is created on every node.
 
 The sharding key keeps every copy of a row on one shard, because ``ReplacingMergeTree``
 collapses replays only within a shard. A statement this module cannot translate raises
@@ -29,6 +32,12 @@ LOCAL_SUFFIX = "_local"
 SHARDING_KEYS = {
     "events": "cityHash64(event_id)",
     "project_counts": "cityHash64(project_id, kind, minute)",
+    # The family tables are filled by views on each shard's own `events` inserts; the same
+    # key keeps a direct insert's rows where the view would have put them.
+    **{
+        t: "cityHash64(event_id)"
+        for t in ("errors", "transactions", "pageviews", "web_vitals", "check_ins", "metrics")
+    },
 }
 
 _CREATE_TABLE = re.compile(
@@ -39,6 +48,16 @@ _ENGINE = re.compile(r"ENGINE\s*=\s*(?P<name>\w*MergeTree)\s*(?:\((?P<args>[^)]*
 _ORDER_BY = re.compile(r"ORDER\s+BY\s+(\([^)]*\)|\w+(?:\([^)]*\))?)", re.IGNORECASE)
 _CREATE_VIEW = re.compile(
     r"^CREATE\s+VIEW\s+(?P<ine>IF\s+NOT\s+EXISTS\s+)?(?P<db>\w+)\.(?P<view>\w+)\s+AS\s+(?P<q>.+)$",
+    re.IGNORECASE | re.DOTALL,
+)
+_CREATE_MV = re.compile(
+    r"^CREATE\s+MATERIALIZED\s+VIEW\s+(?P<ine>IF\s+NOT\s+EXISTS\s+)?(?P<db>\w+)\.(?P<view>\w+)\s+"
+    r"TO\s+(?P<tdb>\w+)\.(?P<target>\w+)\s+AS\s+(?P<q>.+)$",
+    re.IGNORECASE | re.DOTALL,
+)
+_FROM = re.compile(r"\bFROM\s+(?P<db>\w+)\.(?P<table>\w+)\b", re.IGNORECASE)
+_CREATE_DICTIONARY = re.compile(
+    r"^CREATE\s+DICTIONARY\s+(?P<ine>IF\s+NOT\s+EXISTS\s+)?(?P<name>\w+\.\w+)\s*(?P<rest>\(.+)$",
     re.IGNORECASE | re.DOTALL,
 )
 _CREATE_DATABASE = re.compile(r"^CREATE\s+DATABASE\s+(IF\s+NOT\s+EXISTS\s+)?(\w+)\s*$", re.I)
@@ -73,6 +92,10 @@ class Cluster:
             return [f"CREATE DATABASE {m[1] or ''}{m[2]} {self.on}"]
         if m := _CREATE_TABLE.match(text):
             return self._create_table(m)
+        if m := _CREATE_MV.match(text):
+            return [self._materialized_view(m)]
+        if m := _CREATE_DICTIONARY.match(text):
+            return [f"CREATE DICTIONARY {m['ine'] or ''}{m['name']} {self.on}\n{m['rest']}"]
         if m := _CREATE_VIEW.match(text):  # a plain view reads the Distributed tables
             return [f"CREATE VIEW {m['ine'] or ''}{m['db']}.{m['view']} {self.on} AS {m['q']}"]
         if m := _ALTER.match(text):
@@ -103,6 +126,20 @@ class Cluster:
             f"CREATE TABLE {ine}{db}.{table} {self.on} AS {db}.{local}\n"
             f"ENGINE = Distributed('{self.name}', '{db}', '{local}', {key})",
         ]
+
+    def _materialized_view(self, m: re.Match[str]) -> str:
+        source = _FROM.search(m["q"])
+        if source is None:
+            raise ClusterSqlError(f"{m['db']}.{m['view']}: a materialized view needs FROM db.table")
+        query = (
+            m["q"][: source.start()]
+            + f"FROM {source['db']}.{source['table']}{LOCAL_SUFFIX}"
+            + m["q"][source.end() :]
+        )
+        return (
+            f"CREATE MATERIALIZED VIEW {m['ine'] or ''}{m['db']}.{m['view']} {self.on} "
+            f"TO {m['tdb']}.{m['target']}{LOCAL_SUFFIX} AS {query}"
+        )
 
     def ledger(self, database: str) -> list[str]:
         """The migration ledger: one replicated table that every node of every shard shares."""

@@ -62,7 +62,7 @@ def test_funnel_steps_are_bound_parameters_pages_by_path_and_events_by_name() ->
     sql, params = aq.funnel("db", 1, SINCE, UNTIL, ["/pricing", "x'); DROP"], 600)
     assert (params["s0"], params["s1"], params["window"]) == ("/pricing", "x'); DROP", 600)
     assert "kind = 'pageview' AND" in sql and "= {s0:String}" in sql
-    assert "JSONExtractString(attributes, 'name') = {s1:String}" in sql
+    assert "kind = 'event' AND name = {s1:String}" in sql
     assert "DROP" not in sql
 
 
@@ -83,9 +83,14 @@ def test_funnel_steps_count_visitors_who_reached_each_depth(
 
 @pytest.mark.parametrize(
     ("by", "table"),
-    [("page", "events"), ("utm_campaign", "events"), ("browser", "sessions"), ("os", "sessions")],
+    [
+        ("page", "pageviews"),
+        ("utm_campaign", "pageviews"),
+        ("browser", "sessions"),
+        ("os", "sessions"),
+    ],
 )
-def test_breakdowns_read_pages_from_events_and_devices_from_sessions(
+def test_breakdowns_read_pages_from_page_views_and_devices_from_sessions(
     by: aq.Dimension, table: str
 ) -> None:
     sql, _ = aq.breakdown("db", 1, SINCE, UNTIL, by, 5)

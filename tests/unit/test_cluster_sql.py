@@ -79,6 +79,31 @@ def test_column_changes_reach_both_tables_and_other_alters_only_the_local_one() 
     ]
 
 
+def test_a_materialized_view_joins_the_local_tables_on_every_node() -> None:
+    (statement,) = CLUSTER.statements(
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS pl.errors_mv TO pl.errors AS\n"
+        "SELECT project_id, timestamp FROM pl.events WHERE kind = 'error'"
+    )
+    assert statement == (
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS pl.errors_mv ON CLUSTER `pl_cluster` "
+        "TO pl.errors_local AS SELECT project_id, timestamp FROM pl.events_local "
+        "WHERE kind = 'error'"
+    )
+
+
+def test_a_family_table_is_sharded_like_the_events_its_view_copies() -> None:
+    _, distributed = shipped("pageviews")
+    assert distributed.endswith("'pageviews_local', cityHash64(event_id))")
+
+
+def test_a_dictionary_is_created_on_every_node() -> None:
+    (statement,) = CLUSTER.statements(
+        "CREATE DICTIONARY IF NOT EXISTS pl.d (k UInt64, v UInt16) PRIMARY KEY k "
+        "SOURCE(CLICKHOUSE(QUERY 'SELECT 1')) LIFETIME(60) LAYOUT(HASHED())"
+    )
+    assert statement.startswith("CREATE DICTIONARY IF NOT EXISTS pl.d ON CLUSTER `pl_cluster`\n(")
+
+
 def test_drop_removes_both_tables() -> None:
     assert CLUSTER.statements("DROP TABLE IF EXISTS pl.t") == [
         "DROP TABLE IF EXISTS pl.t ON CLUSTER `pl_cluster` SYNC",
