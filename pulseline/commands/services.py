@@ -60,7 +60,7 @@ def _run(_: argparse.Namespace) -> int:
     return run()
 
 
-SUITES = ("gateway", "processors", "pipeline")
+SUITES = ("gateway", "processors", "queries", "pipeline")
 
 
 def register_bench(sub: SubParsers) -> None:
@@ -75,6 +75,9 @@ def register_bench(sub: SubParsers) -> None:
         "--rate", type=float, default=0.0, help="events/s over all clients (0: as fast as they can)"
     )
     parser.add_argument("--tenants", type=int, default=3, help="projects, each with its keys")
+    parser.add_argument(
+        "--query-events", type=int, default=10_000_000, help="synthetic events (queries suite)"
+    )
     parser.add_argument("--results", default="bench/results")
     parser.set_defaults(handler=_bench)
 
@@ -110,6 +113,19 @@ def _bench(args: argparse.Namespace) -> int:
         path = results / f"processors-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
         path.write_text(json.dumps(stats, indent=2))
         print(json.dumps(stats, indent=2))
+        print(f"results written to {path}")
+    if "queries" in suites:
+        import subprocess
+        import sys
+
+        # Its own process: embedded ClickHouse opens one data directory per process, and
+        # the pipeline suite opens another.
+        results.mkdir(parents=True, exist_ok=True)
+        path = results / f"queries-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+        command = [sys.executable, "-m", "storage.bench_queries", str(args.query_events), str(path)]
+        if subprocess.run(command, check=False).returncode != 0:
+            print("the queries suite failed")
+            return 1
         print(f"results written to {path}")
     if "pipeline" in suites:
         from pulseline.bench import Profile, run_bench
