@@ -176,3 +176,23 @@ def test_each_row_keeps_its_projects_retention_and_expires_by_it(engine: Engine)
         engine.client.command(f"OPTIMIZE TABLE {engine.database}.{table} FINAL")
         rows = engine.client.query((kept % table).replace("{db}", engine.database)).result_rows
         assert rows == [(1, 90), (2, 14), (3, 400)], table
+
+
+def test_derived_rows_expire_by_their_projects_retention_too(engine: Engine) -> None:
+    project(engine, 2, "free", 14)
+    engine.client.command(f"SYSTEM RELOAD DICTIONARY {engine.database}.project_retention")
+    columns = ["project_id", "fingerprint", "timestamp", "event_id", "rule"]
+    fresh, old = NOW - timedelta(days=1), NOW - timedelta(days=20)
+    engine.client.insert(
+        f"{engine.database}.error_groups",
+        [[2, "fp", fresh, uuid.uuid4(), "stack"], [2, "fp", old, uuid.uuid4(), "stack"],
+         [3, "fp", old, uuid.uuid4(), "stack"]],
+        column_names=columns,
+    )  # fmt: skip
+    engine.client.command(f"OPTIMIZE TABLE {engine.database}.error_groups FINAL")
+    got = engine.client.query(
+        f"SELECT project_id, retention_days FROM {engine.database}.error_groups ORDER BY project_id"
+    )
+    assert got.result_rows == [(2, 14), (3, 400)]
+    star = engine.client.query(f"SELECT * FROM {engine.database}.error_groups LIMIT 1")
+    assert list(star.column_names) == columns  # the read API's rows are unchanged
