@@ -7,7 +7,8 @@ would write (sessions, issues, runs, incidents, anomalies) get rows of the same 
 The mix, per 100 events: 40 page views, 10 custom events, 20 transactions, 10 web vitals,
 10 metrics, 5 errors, 5 check-ins. Project 1 holds 80% of them, projects 2 and 3 10% each;
 200,000 visitors, 50 pages, 30 routes, 10 metrics, 10 monitors, spread evenly over ``days``
-ending at ``end``.
+ending at ``end``. Kind, project and visitor come from one hash of the event's number,
+the attribute values from another, so they are independent.
 """
 
 from __future__ import annotations
@@ -24,23 +25,23 @@ _KIND = (
 )
 _ATTRIBUTES = (
     "multiIf("
-    "kind = 'pageview', concat('{\"url\":\"https://shop.example/p/', toString(h % 50), "
+    "kind = 'pageview', concat('{\"url\":\"https://shop.example/p/', toString(g % 50), "
     '\'?x=1","title":"P","referrer":"https://\', '
-    "['google', 'news', 'github', 'hn', 'direct', 'x', 'bing', 'mail'][h % 8 + 1], "
-    "'.example/\",\"utm_source\":\"', ['newsletter', 'ads', 'social', '', ''][h % 5 + 1], '\"}'), "
-    "kind = 'event', concat('{\"name\":\"', ['signup', 'click', 'checkout', 'search'][h % 4 + 1], "
+    "['google', 'news', 'github', 'hn', 'direct', 'x', 'bing', 'mail'][g % 8 + 1], "
+    "'.example/\",\"utm_source\":\"', ['newsletter', 'ads', 'social', '', ''][g % 5 + 1], '\"}'), "
+    "kind = 'event', concat('{\"name\":\"', ['signup', 'click', 'checkout', 'search'][g % 4 + 1], "
     "'\"}'), "
-    "kind = 'transaction', concat('{\"name\":\"GET /api/r', toString(h % 30), "
-    '\'","method":"GET","http_status":\', if(h % 50 = 0, \'500\', \'200\'), '
-    "',\"duration_ms\":', toString(round(5 + (h % 1000) * (1 + h % 30) / 10, 1)), '}'), "
-    "kind = 'web_vital', concat('{\"name\":\"', ['LCP', 'INP', 'CLS', 'FCP', 'TTFB'][h % 5 + 1], "
-    '\'","value":\', toString(h % 4000), \',"path":"/p/\', toString(h % 50), \'"}\'), '
-    "kind = 'metric', concat('{\"name\":\"db.m', toString(h % 10), '\",\"value\":', "
-    'toString(h % 997), \',"type":"gauge"}\'), '
+    "kind = 'transaction', concat('{\"name\":\"GET /api/r', toString(g % 30), "
+    '\'","method":"GET","http_status":\', if(g % 50 = 0, \'500\', \'200\'), '
+    "',\"duration_ms\":', toString(round(5 + (g % 1000) * (1 + g % 30) / 10, 1)), '}'), "
+    "kind = 'web_vital', concat('{\"name\":\"', ['LCP', 'INP', 'CLS', 'FCP', 'TTFB'][g % 5 + 1], "
+    '\'","value":\', toString(g % 4000), \',"path":"/p/\', toString(g % 50), \'"}\'), '
+    "kind = 'metric', concat('{\"name\":\"db.m', toString(g % 10), '\",\"value\":', "
+    'toString(g % 997), \',"type":"gauge"}\'), '
     'kind = \'error\', concat(\'{"level":"error","exception":[{"type":"E\', '
-    'toString(h % 20), \'","value":"failed id \', toString(h), \'"}]}\'), '
-    f'concat(\'{{"monitor":"job-\', toString(h % {MONITORS}), \'","status":"\', '
-    "if(h % 20 = 0, 'fail', 'ok'), '\",\"duration_ms\":', toString(1000 + h % 5000), '}'))"
+    'toString(g % 20), \'","value":"failed id \', toString(g), \'"}]}\'), '
+    f'concat(\'{{"monitor":"job-\', toString(g % {MONITORS}), \'","status":"\', '
+    "if(g % 20 = 0, 'fail', 'ok'), '\",\"duration_ms\":', toString(1000 + g % 5000), '}'))"
 )
 
 
@@ -54,7 +55,8 @@ def events_sql(db: str, first: int, count: int, total: int, end: datetime, days:
         "SELECT project_id, kind, ts, generateUUIDv4(number), ts, visitor, "
         "concat(visitor, '-', toString(intDiv(toUnixTimestamp(ts), 1800))), "
         "'1.4.2', 'production', attributes, concat('ingest.', kind), 0, number FROM ("
-        f"SELECT number, cityHash64(number) AS h, h % 100 AS r, {_KIND} AS kind, "
+        "SELECT number, cityHash64(number) AS h, cityHash64(number, 2) AS g, "
+        f"h % 100 AS r, {_KIND} AS kind, "
         "if(intDiv(h, 100) % 10 < 8, 1, 2 + intDiv(h, 1000) % 2) AS project_id, "
         f"fromUnixTimestamp64Milli(toInt64({start_ms} + intDiv(number * {span_ms}, {total}))) "
         "AS ts, "
