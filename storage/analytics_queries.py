@@ -26,13 +26,8 @@ LIVE_WINDOW = timedelta(minutes=5)
 _STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 _BUCKET = {"minute": "toStartOfMinute", "hour": "toStartOfHour", "day": "toStartOfDay"}
 
-EVENT_DIMENSIONS = {
-    "page": "page",
-    "referrer": "referrer",
-    "utm_source": "utm_source",
-    "utm_medium": "utm_medium",
-    "utm_campaign": "utm_campaign",
-}
+# Columns of `pageviews`, named as the dimensions are.
+EVENT_DIMENSIONS = frozenset({"page", "referrer", "utm_source", "utm_medium", "utm_campaign"})
 SESSION_DIMENSIONS = {"browser": "browser", "os": "os", "device": "device_type"}
 Dimension = Literal[
     "page", "referrer", "utm_source", "utm_medium", "utm_campaign", "browser", "os", "device"
@@ -105,7 +100,7 @@ def breakdown(
     params = {**_range(project_id, since, until), "limit": limit}
     if by in EVENT_DIMENSIONS:
         return (
-            f"SELECT {EVENT_DIMENSIONS[by]} AS value, count() AS pageviews, "
+            f"SELECT {by} AS value, count() AS pageviews, "
             f"uniqExact(distinct_id) AS visitors {_family(db, 'pageviews', ('pageview',))} "
             "GROUP BY value ORDER BY pageviews DESC, value LIMIT {limit:UInt32}",
             params,

@@ -18,8 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import numpy as np
-
+from pulseline.bench_gateway import percentiles
 from pulseline.settings import StorageSettings
 from storage import analytics_queries as aq
 from storage import bench_synthetic as synthetic
@@ -27,7 +26,6 @@ from storage import derived_queries as dq
 from storage.client import Engine
 from storage.migrate import migrate
 
-Sql = tuple[str, dict[str, Any]]
 CHUNK = 1_000_000
 PROJECT = 1
 
@@ -40,10 +38,10 @@ class QueryProfile:
     target_p95_ms: float = 150.0
 
 
-def cases(db: str, end: datetime, days: int) -> list[tuple[str, Sql]]:
+def cases(db: str, end: datetime, days: int) -> list[tuple[str, aq.Sql]]:
     """(name, query) for every dashboard read, over 24 hours and over the whole history."""
     p = PROJECT
-    out: list[tuple[str, Sql]] = []
+    out: list[tuple[str, aq.Sql]] = []
     for label, since in (("24h", end - timedelta(days=1)), (f"{days}d", end - timedelta(days))):
         step: aq.Interval = "hour" if label == "24h" else "day"
         out += [
@@ -63,13 +61,12 @@ def cases(db: str, end: datetime, days: int) -> list[tuple[str, Sql]]:
             (f"metrics.series[{label}]", aq.metric_series(db, p, since, end, step, "db.m3")),
         ]
     out.append(("web.live", aq.live_visitors(db, p, end)))
-    page = dq.Page(dq.INCIDENT_PAGE, 50)
     out += [
         (
             "issues.list",
             dq.issues(db, p, dq.Page(dq.ISSUE_SORTS["last_seen"], 50), None, "unresolved"),
         ),
-        ("incidents.list", dq.incidents(db, p, page, None, "open", None)),
+        ("incidents.list", dq.incidents(db, p, dq.Page(dq.INCIDENT_PAGE, 50), None, "open", None)),
         ("monitors.list", dq.monitors(db, p, dq.Page(dq.MONITOR_PAGE, 50), None, None)),
         ("monitor.runs", dq.runs(db, p, "m1", dq.Page(dq.RUN_PAGE, 50), None)),
         ("monitor.health", dq.run_health(db, p, "m1", end)),
@@ -79,15 +76,6 @@ def cases(db: str, end: datetime, days: int) -> list[tuple[str, Sql]]:
         ),
     ]
     return out
-
-
-def _percentiles(samples_ms: list[float]) -> dict[str, float]:
-    arr = np.asarray(samples_ms)
-    return {
-        "p50_ms": round(float(np.percentile(arr, 50)), 1),
-        "p95_ms": round(float(np.percentile(arr, 95)), 1),
-        "max_ms": round(float(arr.max()), 1),
-    }
 
 
 def _fill(
@@ -143,14 +131,11 @@ def run(profile: QueryProfile, say: Callable[[str], None] = print) -> dict[str, 
                     t0 = time.perf_counter()
                     engine.client.query(sql, parameters=params, settings=aq.QUERY_SETTINGS)
                     samples.append((time.perf_counter() - t0) * 1000)
-                queries[name] = _percentiles(samples)
-                say(
-                    f"{name:24} p50 {queries[name]['p50_ms']:8.1f} ms   "
-                    f"p95 {queries[name]['p95_ms']:8.1f} ms"
-                )
+                q = queries[name] = percentiles(samples)  # ms
+                say(f"{name:24} p50 {q['p50']:8.1f} ms   p95 {q['p95']:8.1f} ms")
         finally:
             engine.close()
-    over = sorted(n for n, q in queries.items() if q["p95_ms"] > profile.target_p95_ms)
+    over = sorted(n for n, q in queries.items() if q["p95"] > profile.target_p95_ms)
     return {
         "suite": "queries",
         "profile": asdict(profile),
@@ -158,7 +143,7 @@ def run(profile: QueryProfile, say: Callable[[str], None] = print) -> dict[str, 
         "merge_s": round(merge_s, 1),
         "queries": queries,
         "over_target": over,
-        "worst_p95_ms": max(q["p95_ms"] for q in queries.values()),
+        "worst_p95_ms": max(q["p95"] for q in queries.values()),
     }
 
 

@@ -33,6 +33,16 @@ FAMILY_OF = {
     "metric": "metrics",
 }
 
+SAMPLES: dict[str, dict[str, Any]] = {
+    "error": {"level": "error", "exception": [{"type": "A", "value": "x"}, {"type": "B"}]},
+    "transaction": {"name": "GET /a", "status": "internal_error", "duration_ms": 12.5},
+    "pageview": {"url": "https://s.test/p/1?q=1", "referrer": "https://g.test/"},
+    "event": {"name": "signup"},
+    "web_vital": {"name": "LCP", "value": 1830.5, "url": "https://s.test/home"},
+    "check_in": {"monitor": "nightly", "status": "fail", "exit_code": 3, "output_size": 10},
+    "metric": {"name": "pg.conn", "value": 17, "tags": {"db": "main"}},
+}
+
 
 @pytest.fixture
 def engine(storage_env: dict[str, str]) -> Iterator[Engine]:
@@ -60,17 +70,18 @@ def insert(engine: Engine, rows: list[list[Any]], token: str) -> None:
     )
 
 
+def rows_of(engine: Engine, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of ``sql``, with ``{db}`` standing for the test's database."""
+    return list(engine.client.query(sql.replace("{db}", engine.database)).result_rows)
+
+
 def scalar(engine: Engine, sql: str) -> Any:
-    return engine.client.query(sql.replace("{db}", engine.database)).result_rows[0][0]
+    return rows_of(engine, sql)[0][0]
 
 
 def test_every_event_lands_in_exactly_one_family_table(engine: Engine) -> None:
     engine.client.command(events_sql(engine.database, 0, 20_000, 20_000, NOW, 3))
-    per_kind = dict(
-        engine.client.query(
-            f"SELECT kind, count() FROM {engine.database}.events GROUP BY kind"
-        ).result_rows
-    )
+    per_kind = dict(rows_of(engine, "SELECT kind, count() FROM {db}.events GROUP BY kind"))
     assert set(per_kind) == set(FAMILY_OF) and sum(per_kind.values()) == 20_000
     expected: dict[str, int] = {}
     for kind, n in per_kind.items():
@@ -87,17 +98,6 @@ def test_a_retried_batch_adds_nothing_to_any_family_table(engine: Engine) -> Non
     for table in set(FAMILY_OF.values()):
         n = sum(1 for kind in SAMPLES if FAMILY_OF[kind] == table)
         assert scalar(engine, f"SELECT count() FROM {{db}}.{table}") == n, table
-
-
-SAMPLES: dict[str, dict[str, Any]] = {
-    "error": {"level": "error", "exception": [{"type": "A", "value": "x"}, {"type": "B"}]},
-    "transaction": {"name": "GET /a", "status": "internal_error", "duration_ms": 12.5},
-    "pageview": {"url": "https://s.test/p/1?q=1", "referrer": "https://g.test/"},
-    "event": {"name": "signup"},
-    "web_vital": {"name": "LCP", "value": 1830.5, "url": "https://s.test/home"},
-    "check_in": {"monitor": "nightly", "status": "fail", "exit_code": 3, "output_size": 10},
-    "metric": {"name": "pg.conn", "value": 17, "tags": {"db": "main"}},
-}
 
 
 @pytest.mark.parametrize(
@@ -171,11 +171,13 @@ def test_each_row_keeps_its_projects_retention_and_expires_by_it(engine: Engine)
     )
     # Project 2's 20-day-old row is past its 14 days: ClickHouse drops it when it writes
     # the part, and a merge keeps the rest. Its fresh row and the others stay.
-    kept = "SELECT project_id, retention_days FROM {db}.%s ORDER BY project_id, timestamp"
     for table in ("events", "pageviews"):
         engine.client.command(f"OPTIMIZE TABLE {engine.database}.{table} FINAL")
-        rows = engine.client.query((kept % table).replace("{db}", engine.database)).result_rows
-        assert rows == [(1, 90), (2, 14), (3, 400)], table
+        kept = rows_of(
+            engine,
+            f"SELECT project_id, retention_days FROM {{db}}.{table} ORDER BY project_id, timestamp",
+        )
+        assert kept == [(1, 90), (2, 14), (3, 400)], table
 
 
 def test_derived_rows_expire_by_their_projects_retention_too(engine: Engine) -> None:
