@@ -8,6 +8,7 @@ rows with the identical token, so ClickHouse drops the second copy.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,20 +21,33 @@ class OffsetRange:
     last: int
 
 
+def _see(
+    ranges: dict[tuple[str, int], OffsetRange], topic: str, partition: int, first: int, last: int
+) -> None:
+    current = ranges.get((topic, partition))
+    if current is None:
+        ranges[(topic, partition)] = OffsetRange(first, last)
+    else:
+        current.last = max(current.last, last)
+
+
 @dataclass
 class TableBatch:
     table: Table
-    columns: list[list[Any]] = field(default_factory=list)
+    data: list[Sequence[Any]] = field(default_factory=list)  # rows, in column order
     ranges: dict[tuple[str, int], OffsetRange] = field(default_factory=dict)
-    rows: int = 0
 
-    def __post_init__(self) -> None:
-        self.columns = [[] for _ in self.table.columns]
+    @property
+    def rows(self) -> int:
+        return len(self.data)
 
-    def add(self, row: list[Any]) -> None:
-        for column, value in zip(self.columns, row, strict=True):
-            column.append(value)
-        self.rows += 1
+    @property
+    def columns(self) -> list[tuple[Any, ...]]:
+        """The rows pivoted into columns, as a columnar insert takes them."""
+        return list(zip(*self.data, strict=True)) or [() for _ in self.table.columns]
+
+    def add(self, row: Sequence[Any]) -> None:
+        self.data.append(row)
 
     def token(self) -> str:
         spans = ",".join(f"{t}:{p}:{r.first}-{r.last}" for (t, p), r in sorted(self.ranges.items()))
@@ -55,24 +69,28 @@ class Batch:
     def __len__(self) -> int:
         return self.rows + len(self.dead)
 
-    def _see(
-        self, ranges: dict[tuple[str, int], OffsetRange], topic: str, partition: int, offset: int
-    ) -> None:
-        current = ranges.get((topic, partition))
-        if current is None:
-            ranges[(topic, partition)] = OffsetRange(offset, offset)
-        else:
-            current.last = max(current.last, offset)
-
     def add_row(
-        self, table: Table, topic: str, partition: int, offset: int, row: list[Any]
+        self, table: Table, topic: str, partition: int, offset: int, row: Sequence[Any]
     ) -> None:
+        self.add_rows(table, topic, partition, [row], [offset])
+
+    def add_rows(
+        self,
+        table: Table,
+        topic: str,
+        partition: int,
+        rows: Sequence[Sequence[Any]],
+        offsets: Sequence[int],
+    ) -> None:
+        """Rows read from one partition, in offset order."""
+        if not rows:
+            return
         batch = self.tables.get(table.name)
         if batch is None:
             batch = self.tables[table.name] = TableBatch(table)
-        batch.add(row)
-        self._see(batch.ranges, topic, partition, offset)
-        self._see(self.offsets, topic, partition, offset)
+        batch.data.extend(rows)
+        _see(batch.ranges, topic, partition, offsets[0], max(offsets))
+        _see(self.offsets, topic, partition, offsets[0], max(offsets))
 
     def add_dead(
         self,
@@ -84,7 +102,7 @@ class Batch:
         reason: str,
     ) -> None:
         self.dead.append((topic, partition, offset, key, value, reason))
-        self._see(self.offsets, topic, partition, offset)
+        _see(self.offsets, topic, partition, offset, offset)
 
     def commit_offsets(self) -> dict[tuple[str, int], int]:
         return {tp: r.last + 1 for tp, r in self.offsets.items()}

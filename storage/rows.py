@@ -2,14 +2,21 @@
 
 ``TABLES`` maps each stored topic to its table and a row builder. A record that cannot
 become a row raises ``RowError``; the sink dead-letters it with that reason.
+
+Rows of ``events``, the hot table, hold wire values rather than Python objects: the
+event id as its canonical text and times as DateTime64(3) ticks (milliseconds since
+the epoch, floored). ``Table.wire_types`` names the types they are sent as, and
+ClickHouse converts them into the columns' own types on insert.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from functools import lru_cache
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 import orjson
@@ -27,8 +34,7 @@ class RowError(ValueError):
     """This record can never become a row (the reason is the message)."""
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     topic: str
     partition: int
     offset: int
@@ -44,6 +50,7 @@ class Table:
     columns: tuple[str, ...]
     build: RowBuilder
     tombstones: bool = False  # a record without a value is a delete, not an error
+    wire_types: tuple[str, ...] | None = None  # None: the columns' own types, asked of the server
 
 
 def _ts(value: Any, field: str) -> datetime:
@@ -56,12 +63,48 @@ def _ts(value: Any, field: str) -> datetime:
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+
+
+def _ms(value: Any, field: str) -> int:
+    """``_ts`` as DateTime64(3) ticks."""
+    if not isinstance(value, str):
+        raise RowError(f"{field} must be an ISO-8601 string")
+    try:
+        return _ticks(value)
+    except ValueError:
+        raise RowError(f"{field} is not an ISO-8601 timestamp: {value[:40]!r}") from None
+
+
+@lru_cache(maxsize=4096)  # the events of one request share their received_at
+def _ticks(text: str) -> int:
+    """Milliseconds since the epoch, floored as clickhouse-connect floors a datetime; a
+    zone-less time is UTC."""
+    parsed = datetime.fromisoformat(text)
+    since = parsed - (_EPOCH if parsed.tzinfo else _NAIVE_EPOCH)
+    return since.days * 86_400_000 + since.seconds * 1000 + since.microseconds // 1000
+
+
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _uuid_text(value: Any) -> str:
+    """The canonical text of what ``UUID(str(value))`` accepts (the gateway's ids already are)."""
+    if type(value) is str and _CANONICAL_UUID.fullmatch(value):
+        return value
+    try:
+        return str(UUID(str(value)))
+    except ValueError:
+        raise RowError("event_id is missing or not a UUID") from None
+
+
 def _str(value: Any) -> str:
     return "" if value is None else str(value)
 
 
 def _kind(value: Any) -> str:
-    if value not in KINDS:
+    if not isinstance(value, str) or value not in KINDS:  # a list or object is unhashable
         raise RowError(f"unknown kind {value!r}")
     return str(value)
 
@@ -82,25 +125,35 @@ def _uint(value: Any, field: str, top: int = UINT64_MAX) -> int:
 def _event_row(doc: dict[str, Any] | None, src: Source) -> list[Any]:
     if doc is None:
         raise RowError("empty record")
-    try:
-        event_id = UUID(str(doc["event_id"]))
-    except (KeyError, ValueError):
-        raise RowError("event_id is missing or not a UUID") from None
-    attributes = doc.get("attributes") or {}
+    get = doc.get
+    event_id = _uuid_text(get("event_id"))
+    attributes = get("attributes") or {}
     if not isinstance(attributes, dict):
         raise RowError("attributes must be an object")
+    project_id = get("project_id")
+    if type(project_id) is not int or not 0 <= project_id <= UINT32_MAX:
+        project_id = _uint(project_id, "project_id", UINT32_MAX)
+    kind = get("kind")
+    if type(kind) is not str or kind not in KINDS:
+        raise RowError(f"unknown kind {kind!r}")
+    timestamp = _ms(get("timestamp"), "timestamp")
+    received_at = _ms(get("received_at"), "received_at")
+    # Spelled out, not looped: this runs once per event.
+    distinct_id, session_id = get("distinct_id"), get("session_id")
+    release, environment = get("release"), get("environment")
+    client_ip, user_agent = get("client_ip"), get("user_agent")
     return [
-        _uint(doc.get("project_id"), "project_id", UINT32_MAX),
-        _kind(doc.get("kind")),
-        _ts(doc.get("timestamp"), "timestamp"),
+        project_id,
+        kind,
+        timestamp,
         event_id,
-        _ts(doc.get("received_at"), "received_at"),
-        _str(doc.get("distinct_id")),
-        _str(doc.get("session_id")),
-        _str(doc.get("release")),
-        _str(doc.get("environment")),
-        _str(doc.get("client_ip")),
-        _str(doc.get("user_agent")),
+        received_at,
+        distinct_id if type(distinct_id) is str else _str(distinct_id),
+        session_id if type(session_id) is str else _str(session_id),
+        release if type(release) is str else _str(release),
+        environment if type(environment) is str else _str(environment),
+        client_ip if type(client_ip) is str else _str(client_ip),
+        user_agent if type(user_agent) is str else _str(user_agent),
         orjson.dumps(attributes).decode(),
         src.topic,
         src.partition,
@@ -168,6 +221,17 @@ EVENTS = Table(
         "_offset",
     ),
     _event_row,
+    wire_types=(
+        "UInt32",
+        "String",
+        "DateTime64(3, 'UTC')",
+        "String",
+        "DateTime64(3, 'UTC')",
+        *["String"] * 7,
+        "String",
+        "UInt16",
+        "UInt64",
+    ),
 )
 COUNTS = Table("project_counts", ("project_id", "kind", "minute", "count"), _count_row)
 

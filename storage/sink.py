@@ -1,6 +1,6 @@
 """The storage sink: a batch consumer of ``ingest.*``, ``derived.*`` and ``control.entities``.
 
-It polls, decodes records into per-table column batches, flushes by size or time with
+It polls, decodes records into per-table row batches, flushes by size or time with
 a deterministic ``insert_deduplication_token``, dead-letters rows that can never be
 inserted, and commits offsets only after ClickHouse has the rows (see storage.batch).
 When ClickHouse fails it stops polling and retries the identical batch with back-off.
@@ -18,10 +18,12 @@ import logging
 import os
 import random
 import time
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
+from clickhouse_connect.driver.summary import QuerySummary
 
 from pulseline.deadletter import DeadLetterInfo, reason_label
 from pulseline.settings import StorageSettings
@@ -35,6 +37,48 @@ log = logging.getLogger("pulseline.sink")
 
 # Exit status of the ``sink_crash_after_insert`` fault hook (EX_SOFTWARE).
 CRASH_EXIT_CODE = 70
+
+
+class Polled(Protocol):
+    """What the sink reads of a consumed record (aiokafka's ``ConsumerRecord``)."""
+
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+def add_records(
+    batch: Batch, table: Table, topic: str, partition: int, records: Iterable[Polled]
+) -> None:
+    """Records of one partition into ``batch``: each a row of ``table``, or a dead letter
+    with its reason."""
+    rows: list[list[Any]] = []
+    offsets: list[int] = []
+    for record in records:
+        offset, key, value = record.offset, record.key, record.value
+        try:
+            rows.append(decode(table, value, Source(topic, partition, offset, key)))
+        except RowError as exc:
+            batch.add_dead(topic, partition, offset, key, value, f"invalid row: {exc}")
+            continue
+        offsets.append(offset)
+    batch.add_rows(table, topic, partition, rows, offsets)
+
+
+def insert_batch(engine: Engine, tb: TableBatch, settings: dict[str, Any]) -> QuerySummary:
+    """Blocking: one columnar insert of ``tb`` (run it on the engine's executor)."""
+    wire = tb.table.wire_types
+    return engine.client.insert(
+        f"{engine.database}.{tb.table.name}",
+        tb.columns,
+        column_names=list(tb.table.columns),
+        column_type_names=None if wire is None else list(wire),
+        column_oriented=True,
+        settings=settings,
+    )
 
 
 class Sink:
@@ -83,8 +127,7 @@ class Sink:
                 timeout_ms=min(interval_ms, 200), max_records=max(room, 1)
             )
             for tp, records in polled.items():
-                for record in records:
-                    self._add(batch, tp, record.offset, record.key, record.value)
+                add_records(batch, self.tables[tp.topic], tp.topic, tp.partition, records)
             full = len(batch) >= self.settings.sink_batch_rows
             due = time.monotonic() - opened >= self.settings.sink_flush_interval_s
             if batch.offsets and (full or due):
@@ -94,17 +137,6 @@ class Sink:
                 opened = time.monotonic()
         if batch.offsets:
             await self.flush(batch)
-
-    def _add(
-        self, batch: Batch, tp: TopicPartition, offset: int, key: bytes | None, value: bytes | None
-    ) -> None:
-        table = self.tables[tp.topic]
-        try:
-            row = decode(table, value, Source(tp.topic, tp.partition, offset, key))
-        except RowError as exc:
-            batch.add_dead(tp.topic, tp.partition, offset, key, value, f"invalid row: {exc}")
-            return
-        batch.add_row(table, tp.topic, tp.partition, offset, row)
 
     async def flush(self, batch: Batch) -> None:
         for table_batch in batch.tables.values():
@@ -156,14 +188,7 @@ class Sink:
         while True:
             started = time.perf_counter()
             try:
-                await self.engine.run(
-                    self.engine.client.insert,
-                    f"{self.engine.database}.{tb.table.name}",
-                    tb.columns,
-                    column_names=list(tb.table.columns),
-                    column_oriented=True,
-                    settings=insert_settings,
-                )
+                await self.engine.run(insert_batch, self.engine, tb, insert_settings)
             except Exception as exc:  # any driver or engine error: keep the batch, retry
                 self.metrics.insert_failures.labels(tb.table.name).inc()
                 log.warning(

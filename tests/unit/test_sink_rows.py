@@ -1,5 +1,6 @@
+import math
 from datetime import UTC, datetime
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import orjson
 import pytest
@@ -23,15 +24,66 @@ def event(**over: object) -> bytes:
     return orjson.dumps({k: v for k, v in doc.items() if v is not ...})
 
 
-def test_an_event_becomes_a_row_in_column_order() -> None:
+def ms(at: datetime) -> int:
+    """DateTime64(3) ticks, as clickhouse-connect turns a datetime into them."""
+    return math.floor(at.timestamp()) * 1000 + at.microsecond // 1000
+
+
+def test_an_event_becomes_a_row_of_wire_values_in_column_order() -> None:
     eid = uuid4()
     row = decode(EVENTS, event(event_id=str(eid), distinct_id="u1"), SRC)
     values = dict(zip(EVENTS.columns, row, strict=True))
-    assert values["event_id"] == UUID(str(eid))
-    assert values["timestamp"] == datetime(2026, 1, 1, tzinfo=UTC)
+    assert values["event_id"] == str(eid)
+    assert values["timestamp"] == ms(datetime(2026, 1, 1, tzinfo=UTC)) == 1_767_225_600_000
+    assert values["received_at"] == 1_767_225_601_000
     assert values["distinct_id"] == "u1" and values["session_id"] == ""
     assert values["attributes"] == '{"a":1}'
     assert (values["_topic"], values["_partition"], values["_offset"]) == ("ingest.error", 1, 42)
+    assert EVENTS.wire_types is not None and len(EVENTS.wire_types) == len(EVENTS.columns)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-03-04T05:06:07.999999Z",
+        "2026-03-04T05:06:07.9995+05:30",
+        "2026-03-04T05:06:07.123-08:00",
+        "2026-03-04T05:06:07",  # no zone: UTC
+        "2026-03-04",
+        "2026-03-04 05:06:07.5",
+        "20260304T050607Z",
+        "1969-12-31T23:59:59.9995Z",  # before the epoch: floored, not rounded to zero
+        "1950-06-01T12:00:00.0001+01:00",
+        "2026-03-04T05:06:07.000001-00:30",
+    ],
+)
+def test_times_become_the_ticks_clickhouse_connect_made_of_them(text: str) -> None:
+    parsed = datetime.fromisoformat(text)
+    at = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    row = decode(EVENTS, event(timestamp=text), SRC)
+    assert row[EVENTS.columns.index("timestamp")] == ms(at)
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "0B6F2A57-3F5A-4D1E-9A43-2C2F1F4D8E01",
+        "{0b6f2a57-3f5a-4d1e-9a43-2c2f1f4d8e01}",
+        "0b6f2a573f5a4d1e9a432c2f1f4d8e01",
+        "urn:uuid:0b6f2a57-3f5a-4d1e-9a43-2c2f1f4d8e01",
+    ],
+)
+def test_every_spelling_of_an_event_id_is_stored_as_its_canonical_text(written: str) -> None:
+    row = decode(EVENTS, event(event_id=written), SRC)
+    assert row[EVENTS.columns.index("event_id")] == "0b6f2a57-3f5a-4d1e-9a43-2c2f1f4d8e01"
+
+
+def test_text_fields_keep_what_str_made_of_any_value() -> None:
+    values = [None, "é", 5, 1.5, True, {"a": 1}]
+    fields = ["distinct_id", "session_id", "release", "environment", "client_ip", "user_agent"]
+    row = decode(EVENTS, event(**dict(zip(fields, values, strict=True))), SRC)
+    stored = [row[EVENTS.columns.index(f)] for f in fields]
+    assert stored == ["", "é", "5", "1.5", "True", "{'a': 1}"]
 
 
 @pytest.mark.parametrize(
@@ -41,16 +93,36 @@ def test_an_event_becomes_a_row_in_column_order() -> None:
         (b"{nope", "not JSON"),
         (b"[1]", "not a JSON object"),
         (event(event_id="x"), "event_id"),
+        (event(event_id=...), "event_id is missing"),
+        (event(event_id=12), "event_id"),
+        (event(event_id="0b6f2a57-3f5a-4d1e-9a43-2c2f1f4d8e0"), "event_id"),
         (event(project_id=-1), "project_id"),
         (event(project_id=2**32), "project_id must be an integer from 0 to 4294967295"),
+        (event(project_id=True), "project_id"),
+        (event(project_id=1.0), "project_id"),
         (event(kind="bogus"), "kind"),
+        (event(kind=["error"]), "unknown kind"),  # unhashable: refused, not a crash
+        (event(kind={"a": 1}), "unknown kind"),
         (event(timestamp="soon"), "timestamp"),
+        (event(timestamp=1767225600), "timestamp must be an ISO-8601 string"),
+        (event(timestamp="2026-02-30T00:00:00Z"), "timestamp is not"),
+        (event(received_at=...), "received_at"),
         (event(attributes=[1]), "attributes"),
+        (event(attributes="x"), "attributes"),
     ],
 )
 def test_records_that_can_never_be_rows_say_why(value: bytes | None, reason: str) -> None:
     with pytest.raises(RowError, match=reason):
         decode(EVENTS, value, SRC)
+
+
+def test_the_first_problem_of_an_event_is_the_reason() -> None:
+    with pytest.raises(RowError, match="event_id"):
+        decode(EVENTS, event(event_id="x", project_id=-1, kind="bogus"), SRC)
+    with pytest.raises(RowError, match="project_id"):
+        decode(EVENTS, event(project_id=-1, kind="bogus", timestamp="soon"), SRC)
+    with pytest.raises(RowError, match="kind"):
+        decode(EVENTS, event(kind="bogus", timestamp="soon"), SRC)
 
 
 def test_a_count_snapshot_becomes_a_row() -> None:
@@ -137,3 +209,28 @@ def test_a_control_tombstone_becomes_a_delete_row() -> None:
     assert (row[0], row[1], row[-2], row[-1]) == ("monitor", "m1", 11, 1)
     with pytest.raises(RowError, match="type"):
         decode(CONTROL_ENTITIES, None, Source("control.entities", 0, 12, b"garbage"))
+
+
+def test_rows_added_a_partition_at_a_time_keep_the_token_and_the_commits() -> None:
+    rows = [decode(EVENTS, event(), SRC) for _ in range(4)]
+    one_by_one, at_once = Batch(), Batch()
+    for offset, row in zip([5, 6, 8, 9], rows, strict=True):
+        one_by_one.add_row(EVENTS, "ingest.error", 0, offset, row)
+    one_by_one.add_dead("ingest.error", 0, 7, None, b"x", "invalid row: not JSON")
+    at_once.add_rows(EVENTS, "ingest.error", 0, rows, [5, 6, 8, 9])
+    at_once.add_dead("ingest.error", 0, 7, None, b"x", "invalid row: not JSON")
+    at_once.add_rows(EVENTS, "ingest.error", 1, [], [])  # a partition with only dead letters
+    assert at_once.tables["events"].token() == one_by_one.tables["events"].token()
+    assert at_once.commit_offsets() == one_by_one.commit_offsets() == {("ingest.error", 0): 10}
+    assert at_once.rows == 4 and len(at_once) == 5
+
+
+def test_a_table_batch_pivots_its_rows_into_columns() -> None:
+    rows = [
+        decode(EVENTS, event(distinct_id=f"u{i}"), Source("ingest.error", 0, i)) for i in range(3)
+    ]
+    batch = Batch()
+    batch.add_rows(EVENTS, "ingest.error", 0, rows, [0, 1, 2])
+    columns = dict(zip(EVENTS.columns, batch.tables["events"].columns, strict=True))
+    assert columns["distinct_id"] == ("u0", "u1", "u2")
+    assert columns["_offset"] == (0, 1, 2)
