@@ -15,7 +15,7 @@ figures, so the bottleneck shows:
 Each step also gives the CPU seconds of this process (every thread), steadier than the
 wall clock on a busy machine; the load average before and after says how busy it was.
 It raises unless ``count()`` and ``uniqExact(event_id)`` of ``events`` both equal ``rows``.
-``python -m storage.bench_sink [ROWS]`` starts a private broker and prints the JSON.
+``python -m storage.bench_sink [ROWS [OUT.json]]`` starts a private broker and prints the JSON.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -355,7 +356,10 @@ def main(argv: list[str]) -> int:
     with private_kafka("pulseline-sinkbench-") as env:
         bootstrap = StorageSettings.from_env(env).bootstrap
         figures = run(rows, bootstrap)
-    print(json.dumps(figures, indent=2))
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if len(argv) > 1:
+        Path(argv[1]).write_text(text)
     return 0
 
 

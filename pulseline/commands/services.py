@@ -60,7 +60,7 @@ def _run(_: argparse.Namespace) -> int:
     return run()
 
 
-SUITES = ("gateway", "processors", "queries", "pipeline")
+SUITES = ("gateway", "processors", "sink", "queries", "pipeline")
 
 
 def register_bench(sub: SubParsers) -> None:
@@ -78,12 +78,17 @@ def register_bench(sub: SubParsers) -> None:
     parser.add_argument(
         "--query-events", type=int, default=10_000_000, help="synthetic events (queries suite)"
     )
+    parser.add_argument(
+        "--sink-rows", type=int, default=500_000, help="events the sink drains (sink suite)"
+    )
     parser.add_argument("--results", default="bench/results")
     parser.set_defaults(handler=_bench)
 
 
 def _bench(args: argparse.Namespace) -> int:
     import json
+    import subprocess
+    import sys
     from datetime import UTC, datetime
     from pathlib import Path
 
@@ -114,17 +119,20 @@ def _bench(args: argparse.Namespace) -> int:
         path.write_text(json.dumps(stats, indent=2))
         print(json.dumps(stats, indent=2))
         print(f"results written to {path}")
-    if "queries" in suites:
-        import subprocess
-        import sys
-
-        # Its own process: embedded ClickHouse opens one data directory per process, and
-        # the pipeline suite opens another.
+    # The sink and queries suites run in their own process: embedded ClickHouse opens one
+    # data directory per process, and each suite (and the pipeline suite) opens another.
+    own_process = {
+        "sink": ("storage.bench_sink", args.sink_rows),
+        "queries": ("storage.bench_queries", args.query_events),
+    }
+    for suite, (module, size) in own_process.items():
+        if suite not in suites:
+            continue
         results.mkdir(parents=True, exist_ok=True)
-        path = results / f"queries-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-        command = [sys.executable, "-m", "storage.bench_queries", str(args.query_events), str(path)]
+        path = results / f"{suite}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+        command = [sys.executable, "-m", module, str(size), str(path)]
         if subprocess.run(command, check=False).returncode != 0:
-            print("the queries suite failed")
+            print(f"the {suite} suite failed")
             return 1
         print(f"results written to {path}")
     if "pipeline" in suites:
