@@ -11,7 +11,8 @@ With ``PULSELINE_CLICKHOUSE_CLUSTER`` set, every table ``<db>.<t>`` of a migrati
 A plain view is created on every node and reads the Distributed tables. A materialized
 view is created on every node between the local tables (``FROM <src>_local`` ``TO
 <target>_local``): it sees each node's own inserts, which is where a view's trigger fires.
-A dictionary is created on every node.
+A dictionary is created on every node. A backfill (``INSERT INTO <db>.<t> SELECT``) runs as
+written, once: it reads and writes the Distributed tables.
 
 The sharding key keeps every copy of a row on one shard, because ``ReplacingMergeTree``
 collapses replays only within a shard. A statement this module cannot translate raises
@@ -64,6 +65,7 @@ _CREATE_DATABASE = re.compile(r"^CREATE\s+DATABASE\s+(IF\s+NOT\s+EXISTS\s+)?(\w+
 _ALTER = re.compile(r"^ALTER\s+TABLE\s+(?P<db>\w+)\.(?P<table>\w+)\s+(?P<rest>.+)$", re.I | re.S)
 _COLUMN_CHANGE = re.compile(r"^(ADD|DROP|MODIFY|RENAME|COMMENT)\s+COLUMN\b", re.IGNORECASE)
 _DROP = re.compile(r"^DROP\s+TABLE\s+(?P<ie>IF\s+EXISTS\s+)?(?P<db>\w+)\.(?P<table>\w+)\s*$", re.I)
+_INSERT_SELECT = re.compile(r"^INSERT\s+INTO\s+\w+\.\w+\s+SELECT\b", re.IGNORECASE)
 _NON_REPLICATED_WINDOW = re.compile(r"\bnon_replicated_deduplication_window\b", re.IGNORECASE)
 
 
@@ -103,6 +105,8 @@ class Cluster:
             if _COLUMN_CHANGE.match(m["rest"]):
                 return [local, f"ALTER TABLE {m['db']}.{m['table']} {self.on} {m['rest']}"]
             return [local]
+        if _INSERT_SELECT.match(text):  # a backfill: Distributed to Distributed, run once
+            return [text]
         if m := _DROP.match(text):
             ie = m["ie"] or ""
             return [

@@ -113,3 +113,23 @@ def test_live_visitors_look_back_five_minutes_from_now() -> None:
     _, params = aq.live_visitors("db", 1, UNTIL)
     assert params["since"] == UNTIL - timedelta(minutes=5)
     assert params["until"] > UNTIL
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "step", "whole"),
+    [
+        ("10:00:00", "11:00:00", "minute", ("10:00:00", "11:00:00")),
+        ("10:00:30", "10:05:30", "minute", ("10:01:00", "10:05:00")),
+        ("10:00:30", "10:00:50", "minute", ("10:01:00", "10:01:00")),
+        ("10:59:59", "13:00:01", "hour", ("11:00:00", "13:00:00")),
+        ("10:20:00", "10:40:00", "hour", ("11:00:00", "11:00:00")),
+    ],
+)
+def test_the_rollups_answer_for_the_whole_buckets_inside_a_range(
+    since: str, until: str, step: aq.Interval, whole: tuple[str, str]
+) -> None:
+    def at(t: str) -> datetime:
+        return datetime.fromisoformat(f"2026-03-29T{t}+00:00")
+
+    lo, hi = aq._whole(at(since), at(until), aq._STEP[step])
+    assert (lo, hi) == (at(whole[0]), at(whole[1]))
