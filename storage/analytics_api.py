@@ -14,12 +14,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 
 from storage import analytics_queries as aq
+from storage import analytics_shape as shape
 from storage.client import Engine
 from storage.derived_api import jsonable
 from storage.read_common import ApiError, ProjectKey, time_range
 
 Clock = Callable[[], datetime]
-TIMEOUT_CODE = "159"  # ClickHouse TIMEOUT_EXCEEDED
 
 
 def _example(body: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
@@ -45,7 +45,7 @@ def analytics_router(
         try:
             return await engine.rows(*sql, settings=aq.QUERY_SETTINGS)
         except Exception as exc:
-            if TIMEOUT_CODE in str(exc) or "TIMEOUT_EXCEEDED" in str(exc):
+            if shape.timed_out(exc):
                 raise ApiError(422, "query_too_expensive", "narrow the time range") from None
             raise
 
@@ -86,15 +86,7 @@ def analytics_router(
         p = key.project_id
         views = await rows(aq.pageview_series(db, p, start, end, interval))
         visits = await rows(aq.session_series(db, p, start, end, interval))
-        merged: dict[datetime, dict[str, Any]] = {}
-        empty = {"pageviews": 0, "visitors": 0, "sessions": 0}
-        for r in views + visits:
-            point = merged.setdefault(r["bucket"], {"bucket": r["bucket"], **empty})
-            point.update({k: v for k, v in r.items() if k != "bucket"})
-        data = [jsonable(merged[b]) for b in sorted(merged)]
-        for point in data:
-            point.setdefault("bounce_rate", None)
-            point.setdefault("avg_duration_s", None)
+        data = [jsonable(point) for point in shape.merge_series(views, visits)]
         return {"interval": interval, "data": data}
 
     @router.get(
@@ -140,7 +132,7 @@ def analytics_router(
             raise ApiError(400, "invalid_parameters", "each step is 1 to 500 characters")
         start, end = span(since, until)
         found = await rows(aq.funnel(db, key.project_id, start, end, steps, window_s))
-        levels = {int(r["level"]): int(r["visitors"]) for r in found}
+        levels = shape.funnel_levels(found)
         return {"window_s": window_s, "steps": aq.funnel_steps(steps, levels)}
 
     @router.get(
@@ -156,16 +148,7 @@ def analytics_router(
     )
     async def web_retention(key: Reader, since: Since = None, until: Until = None) -> Any:
         start, end = time_range(since, until, timedelta(weeks=8))
-        cohorts: dict[str, dict[str, Any]] = {}
-        for r in await rows(aq.retention(db, key.project_id, start, end)):
-            name = r["cohort"].isoformat()
-            cohort = cohorts.setdefault(name, {"cohort": name, "size": 0, "weeks": []})
-            week, n = int(r["week"]), int(r["visitors"])
-            cohort["weeks"] += [0] * (week + 1 - len(cohort["weeks"]))
-            cohort["weeks"][week] = n
-            if week == 0:
-                cohort["size"] = n
-        return {"data": list(cohorts.values())}
+        return {"data": shape.cohorts(await rows(aq.retention(db, key.project_id, start, end)))}
 
     @router.get(
         "/web/live",

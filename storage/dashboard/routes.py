@@ -3,7 +3,9 @@
 (No ``from __future__ import annotations``: FastAPI resolves ``Annotated`` at definition.)
 
 Every page reads only the project of the read key in the session cookie; without a valid
-one it redirects to the login form. Live parts re-fetch themselves with htmx every 5 s.
+one it redirects to the login form (an htmx request gets 401 with ``HX-Redirect``). Live
+parts re-fetch themselves with htmx every 5 s. The analytics and performance screens are
+added by ``analytics_routes``.
 """
 
 from collections.abc import Callable
@@ -20,9 +22,11 @@ from pulseline.control.entities import EntityType, Monitor
 from pulseline.keys import KeyRing
 from storage import derived_queries as q
 from storage.client import Engine
-from storage.dashboard import views
+from storage.dashboard import views, vitals
+from storage.dashboard.analytics_routes import analytics_routes
 from storage.dashboard.assets import load_assets
 from storage.dashboard.data import Reads
+from storage.dashboard.selection import LABELS
 from storage.dashboard.session import COOKIE, cookie_settings, grant
 from storage.dashboard.status import Directory, status_page
 from storage.read_common import ProjectKey
@@ -40,6 +44,10 @@ def environment() -> Environment:
     env.filters["state_label"] = views.state_label
     env.filters["iso"] = lambda m: m.astimezone(UTC).isoformat() if m else ""
     env.globals["favicon"] = views.favicon
+    env.globals["in_zone"] = views.in_zone
+    env.globals["rate"] = vitals.rate
+    env.globals["vital"] = vitals.shown
+    env.globals["labels"] = LABELS
     return env
 
 
@@ -64,6 +72,11 @@ def dashboard_router(
     def viewer(request: Request) -> ProjectKey:
         found = grant(keyring, request.cookies.get(COOKIE, ""))
         if isinstance(found, str):
+            if request.headers.get("hx-request"):
+                # A redirect would swap the login form into the part; send the page there.
+                raise HTTPException(
+                    401, "sign in first", headers={"HX-Redirect": "/dashboard/login"}
+                )
             raise HTTPException(303, "sign in first", headers={"Location": "/dashboard/login"})
         return found
 
@@ -220,6 +233,8 @@ def dashboard_router(
             return page("missing.html", request, 404, what=f"incident {incident_id}")
         deliveries = await reads.deliveries(key.project_id, incident_id, clock())
         return page("incident.html", request, incident=row, events=reads.story(row, deliveries))
+
+    analytics_routes(router, page, viewer, engine, reads, clock, CHART_SCRIPTS)
 
     @router.get("/status/{slug}")
     async def status(request: Request, slug: str) -> HTMLResponse:
