@@ -163,6 +163,8 @@ def dashboard_router(
         health = await reads.one(q.run_health(engine.database, key.project_id, monitor_id, clock()))
         found = directory.get(EntityType.MONITOR, monitor_id) if directory else None
         entity = found if isinstance(found, Monitor) else None
+        if entity and entity.project_id != key.project_id:
+            entity = None
         project = directory.project(key.project_id) if directory else None
         zone = entity.schedule.tz if entity else "UTC"
         return page(
