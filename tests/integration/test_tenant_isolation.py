@@ -415,6 +415,20 @@ DASHBOARD: dict[str, Case] = {
         "/dashboard/incidents", shows("inc-1", "inc-miss"), {"state": "open"}, via=COOKIE_KEY
     ),
     "GET /dashboard/incidents/{incident_id}": detail("/dashboard/incidents/inc-1", via=COOKIE_KEY),
+    "GET /dashboard/analytics/tiles/{name}": Case(
+        COOKIE_KEY,
+        tuple(
+            Call(f"/dashboard/analytics/tiles/{name}", {"range": "30d"})
+            for name in ("pages", "sources")
+        ),
+        # Project 2's own sessions also end on /pricing: the top-pages filter link is 1's.
+        shows("&amp;page=%2Fpricing", "news"),
+    ),
+    "GET /dashboard/performance/tiles/{name}": Case(
+        COOKIE_KEY,
+        (Call("/dashboard/performance/tiles/routes", {"range": "30d"}),),
+        shows("GET /a", "GET /b"),
+    ),
     "GET /status/{slug}": Case(
         PUBLIC,
         (Call("/status/beta", control=False), Call("/status/acme", foreign=False)),
@@ -520,6 +534,8 @@ TABLE: dict[str, Case] = {**READ, **DASHBOARD, **ADMIN_ROUTES}
 STREAMS = {"GET /v1/live": "test_the_live_stream_carries_only_the_keys_project"}
 SCHEMA = "the API's schema or a viewer of it: the same for every caller, no project data"
 EXEMPT = {
+    "GET /dashboard/analytics": "the screen's frame: only the query string, its tiles read",
+    "GET /dashboard/performance": "the screen's frame: only the query string, its tiles read",
     "GET /healthz": "liveness probe: a constant",
     "GET /readyz": "readiness probe: SELECT 1",
     "GET /metrics": "Prometheus counters, labelled by route template and status, never by id",
