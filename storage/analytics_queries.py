@@ -90,21 +90,35 @@ def _in_whole(column: str) -> str:
 _EDGE_VISITORS = f"uniqCombined64StateIf(distinct_id, NOT ({_in_whole('timestamp')})) AS v"
 
 
+def _pageviews(
+    db: str, project_id: int, since: datetime, until: datetime, bucket: str | None
+) -> Sql:
+    """``pageviews`` (exact) and ``visitors`` per ``bucket`` (a function of time such as
+    ``toStartOfHour``; None: one row for the range). Visitors merge the ``pageviews_1m``
+    rollup's sets for whole minutes and ``pageviews`` for the ends (within about 1%)."""
+    key, group = (f"{bucket}({{}}) AS bucket, ", "GROUP BY bucket") if bucket else ("", "")
+    return (
+        f"SELECT {'bucket, ' if bucket else ''}sum(n) AS pageviews, "
+        "uniqCombined64Merge(v) AS visitors FROM ("
+        f"SELECT {key.format('timestamp')}count() AS n, {_EDGE_VISITORS} "
+        f"{_family(db, 'pageviews', ('pageview',))} {group} UNION ALL "
+        f"SELECT {key.format('minute')}0 AS n, visitors AS v FROM {db}.pageviews_1m "
+        f"WHERE project_id = {{project:UInt32}} AND {_in_whole('minute')}"
+        f") {group}{' ORDER BY bucket' if bucket else ''}",
+        _rolled(project_id, since, until, _STEP["minute"]),
+    )
+
+
 def pageview_series(
     db: str, project_id: int, since: datetime, until: datetime, interval: Interval
 ) -> Sql:
-    """Per bucket: ``pageviews`` (exact) and ``visitors`` (distinct ``distinct_id``, from
-    the ``pageviews_1m`` rollup's sets for whole minutes; within about 1%)."""
-    bucket = _BUCKET[interval]
-    return (
-        "SELECT bucket, sum(n) AS pageviews, uniqCombined64Merge(v) AS visitors FROM ("
-        f"SELECT {bucket}(timestamp) AS bucket, count() AS n, {_EDGE_VISITORS} "
-        f"{_family(db, 'pageviews', ('pageview',))} GROUP BY bucket UNION ALL "
-        f"SELECT {bucket}(minute) AS bucket, 0 AS n, visitors AS v FROM {db}.pageviews_1m "
-        f"WHERE project_id = {{project:UInt32}} AND {_in_whole('minute')}"
-        ") GROUP BY bucket ORDER BY bucket",
-        _rolled(project_id, since, until, _STEP["minute"]),
-    )
+    """Per bucket: ``pageviews`` and ``visitors`` (see ``_pageviews``)."""
+    return _pageviews(db, project_id, since, until, _BUCKET[interval])
+
+
+def pageview_totals(db: str, project_id: int, since: datetime, until: datetime) -> Sql:
+    """``pageviews`` and ``visitors`` of the whole range (one row)."""
+    return _pageviews(db, project_id, since, until, None)
 
 
 def session_series(

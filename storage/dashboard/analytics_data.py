@@ -46,10 +46,9 @@ class AnalyticsReads:
         return shape.merge_series(views, visits)
 
     async def visitors(self, project_id: int, start: datetime, end: datetime) -> int:
-        """Distinct visitors with a page view or event in the window: the retention cohorts'
-        sizes, since each visitor is in exactly one cohort (no builder counts them alone)."""
-        found = await self.rows(aq.retention(self.db, project_id, start, end))
-        return sum(c["size"] for c in shape.cohorts(found))
+        """Distinct visitors with a page view in the window (not the sum of the buckets')."""
+        found = await self.rows(aq.pageview_totals(self.db, project_id, start, end))
+        return int(found[0]["visitors"]) if found else 0
 
     async def breakdown(
         self, project_id: int, start: datetime, end: datetime, by: aq.Dimension, limit: int

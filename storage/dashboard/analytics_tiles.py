@@ -201,20 +201,22 @@ DEVICES: tuple[tuple[str, aq.Dimension], ...] = (
 )
 
 
-async def sources(src: Source, ask: Ask) -> tuple[str, Context]:
+async def breakdowns(
+    src: Source, ask: Ask, specs: tuple[tuple[str, aq.Dimension], ...], unit: str
+) -> tuple[str, Context]:
     if ask.selection.session_filters:
-        boards = await session_boards(src, ask, SOURCES)
+        boards = await session_boards(src, ask, specs)
     else:
-        boards = await aggregate_boards(src, ask, SOURCES, "page views")
+        boards = await aggregate_boards(src, ask, specs, unit)
     return "partials/analytics_boards.html", {"boards": boards}
+
+
+async def sources(src: Source, ask: Ask) -> tuple[str, Context]:
+    return await breakdowns(src, ask, SOURCES, "page views")
 
 
 async def devices(src: Source, ask: Ask) -> tuple[str, Context]:
-    if ask.selection.session_filters:
-        boards = await session_boards(src, ask, DEVICES)
-    else:
-        boards = await aggregate_boards(src, ask, DEVICES, "sessions")
-    return "partials/analytics_boards.html", {"boards": boards}
+    return await breakdowns(src, ask, DEVICES, "sessions")
 
 
 async def pages(src: Source, ask: Ask) -> tuple[str, Context]:

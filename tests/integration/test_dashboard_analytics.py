@@ -34,7 +34,7 @@ from storage.client import Engine
 from storage.dashboard.assets import load_assets
 from storage.dashboard.routes import CHART_SCRIPTS, dashboard_router
 from storage.migrate import migrate
-from storage.rows import Source, Table
+from tests.integration.test_read_api_analytics import event, insert, view
 
 pytestmark = pytest.mark.integration
 
@@ -44,22 +44,6 @@ KEY_1, KEY_2 = new_key(Scope.READ), new_key(Scope.READ)
 
 def ago(**delta: float) -> str:
     return (NOW - timedelta(**delta)).isoformat()
-
-
-def event(kind: str, who: str, when: str, project: int = 1, **attributes: Any) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "project_id": project,
-        "kind": kind,
-        "timestamp": when,
-        "received_at": when,
-        "distinct_id": who,
-        "attributes": attributes,
-    }
-
-
-def view(who: str, path: str, when: str, project: int = 1, **more: Any) -> dict[str, Any]:
-    return event("pageview", who, when, project, url=f"https://shop.test{path}", path=path, **more)
 
 
 def visit(sid: str, who: str, started: str, project: int = 1, **over: Any) -> dict[str, Any]:
@@ -172,16 +156,6 @@ def anomaly() -> dict[str, Any]:
         "at": ago(hours=5),
         "event_id": "ev-1",
     }
-
-
-def insert(engine: Engine, table: Table, docs: list[dict[str, Any]]) -> None:
-    built = [rows.decode(table, orjson.dumps(d), Source("t", 0, i)) for i, d in enumerate(docs)]
-    engine.call(
-        engine.client.insert,
-        f"{engine.database}.{table.name}",
-        built,
-        column_names=list(table.columns),
-    )
 
 
 @pytest.fixture(scope="module")

@@ -92,6 +92,11 @@ def test_series_and_page_breakdown_match_exact_counts_at_any_range(
         "GROUP BY page ORDER BY n DESC, page",
     )
     assert pages == exact
+    (totals,) = answer(engine, aq.pageview_totals(engine.database, 1, since, until))
+    assert totals == (
+        sum(n for _, n, _ in exact),
+        len({r[5] for r in traffic() if since <= r[2] < until}),
+    )
 
 
 def test_a_replay_with_other_batch_boundaries_changes_no_answer(engine: Engine) -> None:

@@ -13,6 +13,7 @@ UNTIL = SINCE + timedelta(days=1)
 
 BUILDERS = [
     aq.pageview_series("db", 7, SINCE, UNTIL, "hour"),
+    aq.pageview_totals("db", 7, SINCE, UNTIL),
     aq.session_series("db", 7, SINCE, UNTIL, "day"),
     aq.breakdown("db", 7, SINCE, UNTIL, "referrer", 10),
     aq.breakdown("db", 7, SINCE, UNTIL, "device", 10),
