@@ -3,7 +3,9 @@
 Clients generate event ids and record every request's outcome (ok, failed, or
 indeterminate on a timeout, a broken connection or a 5xx) with its event ids, for
 ``Profile.tenants`` projects with their own keys. Measured: gateway throughput and latency
-percentiles, freshness (from the 202 to the event being visible in the read API) and,
+percentiles, freshness (from the 202 to the event being visible in the read API) twice:
+under load, by a probe that sends one event every ``Profile.probe_interval_s`` while the
+load runs (``freshness_under_load_ms``), and idle, after the load (``freshness_ms``); and,
 once storage has caught up (bounded by ``Profile.catch_up_s``), the accounting of every
 event per tenant (``pulseline.accounting``): in the read API's view (visible duplicates)
 and in the raw table without FINAL (physical duplicates).
@@ -19,9 +21,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -53,6 +57,11 @@ class Profile:
     tenants: int = 3
     catch_up_s: float = 60.0
     rate: float = 0.0  # events/s over all clients; 0: each client sends as fast as it can
+    # The freshness probe that runs beside the load: one event per interval, its detail
+    # polled every poll interval until visible or the timeout passes.
+    probe_interval_s: float = 0.4
+    probe_poll_s: float = 0.05
+    probe_timeout_s: float = 15.0
 
 
 ROUTED = "pulseline_processor_events_total"
@@ -105,6 +114,7 @@ class Outcomes:
     acked: dict[int, set[str]] = field(default_factory=dict)
     log: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[Request] = field(default_factory=list)
+    t0: float = 0.0  # perf_counter when the load began: the timeline's zero
 
     def record(
         self, tenant: int, outcome: str, status: str, sent: list[str], acked: list[str]
@@ -116,12 +126,96 @@ class Outcomes:
         self.acked_ids.extend(acked)
         self.log.append({"tenant": tenant, "outcome": outcome, "status": status, "event_ids": sent})
 
+    def record_probe(
+        self, tenant: int, outcome: str, status: str, sent: list[str], acked: list[str]
+    ) -> None:
+        """A freshness probe's request: its events count in the accounting (so they are
+        neither lost nor phantoms), not in the load's throughput, statuses or latency."""
+        self.sent.setdefault(tenant, set()).update(sent)
+        self.acked.setdefault(tenant, set()).update(acked)
+        self.log.append(
+            {
+                "tenant": tenant,
+                "outcome": outcome,
+                "status": status,
+                "event_ids": sent,
+                "probe": True,
+            }
+        )
+
 
 def _percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
     arr = np.asarray(values)
     return {f"p{q}": round(float(np.percentile(arr, q)), 2) for q in (50, 95, 99)}
+
+
+def acked_rate(timeline: Sequence[Request], start_s: float, end_s: float) -> float | None:
+    """Events/s acknowledged by the load's requests that completed in [start_s, end_s]
+    (seconds since the load began, as the timeline's); None for an empty window."""
+    if end_s <= start_s:
+        return None
+    acked = sum(n for t, ms, n in timeline if start_s <= t + ms / 1000 <= end_s)
+    return round(acked / (end_s - start_s), 1)
+
+
+def under_load_report(
+    visible_ms: Sequence[float],
+    timeouts: int,
+    send_errors: int,
+    timeout_s: float,
+    load_events_per_s: float | None,
+    window_s: float,
+    poll_ms: Sequence[float] = (),
+    last_miss_ms: Sequence[float] = (),
+) -> dict[str, Any]:
+    """``freshness_under_load_ms``: a probe that timed out enters the percentiles as the
+    timeout itself, a lower bound (it was not visible within it), so timeouts push p95 up
+    instead of vanishing; ``samples`` counts the probes seen, ``timeouts`` those never
+    seen, ``send_errors`` those the gateway did not answer 202 (not measured);
+    ``read_polls`` is how many detail requests the probe made (its own read load) and
+    ``poll_ms`` how long they took (the measurement's resolution); ``last_miss_ms``: from
+    the 202 to the start of the last poll that did not see the event, the other end of the
+    bracket (the event became visible after that, and before the answer that showed it)."""
+    measured = [*visible_ms, *([timeout_s * 1000] * timeouts)]
+    return {
+        **_percentiles(measured),
+        "samples": len(visible_ms),
+        "timeouts": timeouts,
+        "timeout_s": timeout_s,
+        "send_errors": send_errors,
+        "load_events_per_s": load_events_per_s,
+        "window_s": round(window_s, 1),
+        "read_polls": len(poll_ms),
+        "poll_ms": _percentiles(list(poll_ms)),
+        "last_miss_ms": _percentiles(list(last_miss_ms)),
+    }
+
+
+def _seconds(ms: float | None) -> str:
+    return "-" if ms is None else f"{ms / 1000:.2f} s"
+
+
+def summary(result: dict[str, Any]) -> str:
+    """The run's headline figures, for people; the JSON holds the rest."""
+    idle = result["freshness_ms"]
+    loaded = result["freshness_under_load_ms"]
+    rate = loaded.get("load_events_per_s")
+    lines = [
+        f"gateway: {result['gateway']['events_per_s']:,.0f} events/s acked over the load",
+        f"freshness idle (after the load): p50 {_seconds(idle.get('p50'))}, "
+        f"p95 {_seconds(idle.get('p95'))}, p99 {_seconds(idle.get('p99'))} "
+        f"({idle['samples']} samples)",
+        f"freshness under load ({'-' if rate is None else f'{rate:,.0f}'} events/s): "
+        f"p50 {_seconds(loaded.get('p50'))}, p95 {_seconds(loaded.get('p95'))}, "
+        f"p99 {_seconds(loaded.get('p99'))} ({loaded['samples']} samples, "
+        f"{loaded['timeouts']} timeouts > {loaded['timeout_s']:g} s, "
+        f"{loaded['send_errors']} send errors)",
+    ]
+    if "error" in loaded:
+        lines.append(f"freshness probe failed: {loaded['error']}")
+    return "\n".join(lines)
 
 
 def _outcome(status: int) -> str:
@@ -173,7 +267,7 @@ async def _load(
                 )
 
         started = time.monotonic()
-        load_t0 = time.perf_counter()
+        load_t0 = out.t0 = time.perf_counter()
         await asyncio.gather(
             report(), *(worker(tenants[i % len(tenants)]) for i in range(profile.concurrency))
         )
@@ -230,6 +324,157 @@ async def _until_keys_known(gateway: str, api: str, tenants: list[Tenant]) -> No
                     await asyncio.sleep(0.2)
                 else:
                     raise RuntimeError(f"the pipeline did not learn the keys of {tenant.slug}")
+
+
+def probe_event(event_id: str, environment: str) -> dict[str, Any]:
+    """The probe's single event: a page view like the load's, marked by its visitor."""
+    return {**mixed_batch([event_id], environment)[0], "distinct_id": "bench-freshness-probe"}
+
+
+@dataclass
+class Probe:
+    """What the freshness probe saw; filled by its own thread, read once it has ended."""
+
+    visible_ms: list[float] = field(default_factory=list)
+    # Per probe seen: from its 202 to the start of the last poll that did not see it (0 if
+    # the first did): it became visible after that and before ``visible_ms``.
+    last_miss_ms: list[float] = field(default_factory=list)
+    timed_out: list[str] = field(default_factory=list)
+    # Per event id sent: outcome, status, whether acked (202); indeterminate until answered,
+    # so that an event the probe sent is accounted for even if the probe fails midway.
+    requests: dict[str, tuple[str, str, bool]] = field(default_factory=dict)
+    # perf_counter readings of the first and the last send: the probe window.
+    first_send: float | None = None
+    last_send: float | None = None
+    # Each read API request's time (ms): the probe's own load on the storage process, and
+    # the resolution of its measurement (a poll answers what was visible when it ran).
+    poll_ms: list[float] = field(default_factory=list)
+    error: str | None = None
+
+
+async def _probe(
+    gateway: str,
+    api: str,
+    tenant: Tenant,
+    environment: str,
+    profile: Profile,
+    stop: threading.Event,
+    out: Probe,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> None:
+    """Until ``stop``: every ``probe_interval_s`` one single-event request to the gateway;
+    from its 202, the event's detail in the read API every ``probe_poll_s`` until it is
+    there or ``probe_timeout_s`` passes. Probes overlap; sends are not held up by polls."""
+    ingest = {"Authorization": f"Bearer {tenant.ingest_key}"}
+    read = {"Authorization": f"Bearer {tenant.read_key}"}
+    async with (
+        httpx.AsyncClient(base_url=gateway, timeout=10, transport=transport) as sender,
+        httpx.AsyncClient(
+            base_url=api, timeout=5, limits=httpx.Limits(max_connections=4), transport=transport
+        ) as poller,
+    ):
+
+        async def one() -> None:
+            eid = str(uuid.uuid4())
+            now = time.perf_counter()
+            out.first_send = now if out.first_send is None else out.first_send
+            out.last_send = now
+            out.requests[eid] = ("indeterminate", "unanswered", False)
+            try:
+                r = await sender.post(
+                    "/v1/events",
+                    content=json.dumps([probe_event(eid, environment)]),
+                    headers={**ingest, "Content-Type": "application/json"},
+                )
+            except httpx.ConnectError:
+                out.requests[eid] = ("failed", "failed", False)
+                return
+            except httpx.HTTPError:
+                out.requests[eid] = ("indeterminate", "indeterminate", False)
+                return
+            acked = time.perf_counter()
+            outcome = _outcome(r.status_code)
+            out.requests[eid] = (outcome, str(r.status_code), outcome == "ok")
+            if outcome != "ok":
+                return
+            missed = acked
+            while time.perf_counter() - acked < profile.probe_timeout_s:
+                polled = time.perf_counter()
+                try:
+                    got = await poller.get(f"/v1/events/{eid}", headers=read)
+                except httpx.HTTPError:
+                    got = None
+                out.poll_ms.append((time.perf_counter() - polled) * 1000)
+                if got is not None and got.status_code == 200:
+                    out.visible_ms.append((time.perf_counter() - acked) * 1000)
+                    out.last_miss_ms.append((missed - acked) * 1000)
+                    return
+                if got is not None and got.status_code == 404:  # an answer: not there yet
+                    missed = polled
+                await asyncio.sleep(profile.probe_poll_s)
+            out.timed_out.append(eid)
+
+        tasks = []
+        while not await _stopped(stop, profile.probe_interval_s):
+            tasks.append(asyncio.create_task(one()))
+        await asyncio.gather(*tasks)
+
+
+async def _stopped(stop: threading.Event, within_s: float) -> bool:
+    """Sleeps ``within_s`` in steps, True as soon as ``stop`` is set."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if stop.is_set():
+            return True
+        await asyncio.sleep(min(0.05, max(deadline - time.monotonic(), 0)))
+    return stop.is_set()
+
+
+def _load_and_probe(
+    gateway: str,
+    api: str,
+    tenants: list[Tenant],
+    environment: str,
+    profile: Profile,
+    out: Outcomes,
+) -> tuple[float, dict[str, Any], list[float]]:
+    """The load, with the freshness probe beside it in its own thread and event loop (so
+    its clock readings do not queue behind the load's callbacks); the probe's requests go
+    to the first tenant and into ``out`` for the accounting. Returns the load's seconds,
+    ``freshness_under_load_ms`` and the probe's samples (ms)."""
+    probe, stop, tenant = Probe(), threading.Event(), tenants[0]
+
+    def run_probe() -> None:
+        try:
+            asyncio.run(_probe(gateway, api, tenant, environment, profile, stop, probe))
+        except Exception as exc:  # reported, and the load's figures still stand
+            probe.error = f"{type(exc).__name__}: {exc}"[:300]
+
+    thread = threading.Thread(target=run_probe, name="freshness-probe", daemon=True)
+    thread.start()
+    try:
+        elapsed = asyncio.run(_load(gateway, tenants, environment, profile, out))
+    finally:
+        stop.set()
+        print("waiting for the freshness probe's last events …", flush=True)
+        thread.join()
+    for eid, (outcome, status, ok) in probe.requests.items():
+        out.record_probe(tenant.project_id, outcome, status, [eid], [eid] if ok else [])
+    start = (probe.first_send or out.t0) - out.t0
+    end = (probe.last_send or out.t0) - out.t0
+    report = under_load_report(
+        probe.visible_ms,
+        len(probe.timed_out),
+        sum(1 for outcome, _, _ in probe.requests.values() if outcome != "ok"),
+        profile.probe_timeout_s,
+        acked_rate(out.timeline, start, end),
+        end - start,
+        probe.poll_ms,
+        probe.last_miss_ms,
+    )
+    if probe.error:
+        report["error"] = probe.error
+    return elapsed, report, probe.visible_ms
 
 
 async def _freshness(gateway: str, api: str, keys: dict[str, Any], samples: int) -> list[float]:
@@ -376,7 +621,9 @@ def run_bench(profile: Profile, results_dir: Path) -> dict[str, Any]:
             sampler.start()
         outcomes = Outcomes()
         load_started = datetime.now(UTC) - timedelta(minutes=1)
-        elapsed = asyncio.run(_load(gateway, tenants, environment, profile, outcomes))
+        elapsed, under_load, fresh_loaded = _load_and_probe(
+            gateway, api, tenants, environment, profile, outcomes
+        )
         print("measuring freshness …", flush=True)
         fresh = asyncio.run(_freshness(gateway, api, keys, profile.freshness_samples))
         print(f"waiting for storage to catch up (at most {profile.catch_up_s:.0f}s) …", flush=True)
@@ -411,6 +658,7 @@ def run_bench(profile: Profile, results_dir: Path) -> dict[str, Any]:
             "acked_events": len(outcomes.acked_ids),
         },
         "freshness_ms": {**_percentiles(fresh), "samples": len(fresh)},
+        "freshness_under_load_ms": under_load,
         # From the services' own counters, sampled each second over load and catch-up.
         "rates": rates,
         "accounting": {
@@ -432,9 +680,11 @@ def run_bench(profile: Profile, results_dir: Path) -> dict[str, Any]:
             fresh,
             results_dir / f"{stamp}.png",
             f"pulseline bench {run_id}: {profile.concurrency} clients x {profile.batch_size}",
+            under_load_ms=fresh_loaded,
         )
     )
     path.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
+    print(summary(result))
     print(f"results written to {path}")
     return result

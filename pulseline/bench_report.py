@@ -58,9 +58,14 @@ def per_second(timeline: Sequence[Request]) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def plot(
-    timeline: Sequence[Request], freshness_ms: Sequence[float], path: Path, title: str
+    timeline: Sequence[Request],
+    freshness_ms: Sequence[float],
+    path: Path,
+    title: str,
+    under_load_ms: Sequence[float] = (),
 ) -> Path:
-    """Throughput and latency over the run, and the freshness samples, as one PNG."""
+    """Throughput and latency over the run, and the freshness samples (idle, and under
+    load if given, on the same bins in another colour), as one PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -75,8 +80,17 @@ def plot(
     middle.plot(seconds, p95, color="tab:red")
     middle.set_ylabel("request latency p95 (ms)")
     middle.set_xlabel("seconds into the load")
-    if freshness_ms:
+    if freshness_ms and not under_load_ms:
         bottom.hist(list(freshness_ms), bins=min(20, len(freshness_ms)), color="tab:green")
+    elif under_load_ms:
+        both = [*freshness_ms, *under_load_ms]
+        edges = np.histogram_bin_edges(both, bins=min(30, len(both)))
+        if freshness_ms:
+            bottom.hist(list(freshness_ms), bins=edges, color="tab:green", alpha=0.6, label="idle")
+        bottom.hist(
+            list(under_load_ms), bins=edges, color="tab:orange", alpha=0.6, label="under load"
+        )
+        bottom.legend()
     bottom.set_xlabel("freshness: 202 to visible in the read API (ms)")
     bottom.set_ylabel("samples")
     path.parent.mkdir(parents=True, exist_ok=True)
