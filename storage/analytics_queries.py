@@ -2,9 +2,10 @@
 
 Every query is scoped by a bound ``{project:UInt32}`` and a ``[since, until)`` range, and
 reads a family table (``pageviews``, ``web_vitals``, ``transactions``, ``metrics``) with
-FINAL (a replayed row is counted once) or ``sessions`` with FINAL (the newest version of a
-visit). Family tables hold the attributes these queries read as typed columns
-(migration 0005), so no query parses JSON.
+FINAL (a replayed row is counted once; funnels and retention skip it, as a copy of a row
+cannot change them) or ``sessions`` with FINAL (the newest version of a visit). Family
+tables hold the attributes these queries read as typed columns (migration 0005), so no
+query parses JSON.
 ``check_buckets`` bounds how many points a series may have; ``QUERY_SETTINGS`` bounds how
 long ClickHouse may work on one query.
 """
@@ -57,14 +58,15 @@ _IN_RANGE = (
 )
 
 
-def _family(db: str, table: Family, kinds: tuple[str, ...] = ()) -> str:
+def _family(db: str, table: Family, kinds: tuple[str, ...] = (), final: bool = True) -> str:
     """FROM + WHERE over one project's rows of a family table in the range (no trailing AND);
-    ``kinds`` narrows ``pageviews`` to page views or custom events."""
+    ``kinds`` narrows ``pageviews`` to page views or custom events. ``final=False`` only for
+    aggregates a copy of a row cannot change (sets, min, funnel levels): FINAL costs time."""
     where = _IN_RANGE
     if kinds:
         names = ", ".join(f"'{k}'" for k in kinds)  # kinds are constants of this module
         where += f" AND kind IN ({names})"
-    return f"FROM {db}.{table} FINAL WHERE {where}"
+    return f"FROM {db}.{table}{' FINAL' if final else ''} WHERE {where}"
 
 
 def _whole(since: datetime, until: datetime, step: timedelta) -> tuple[datetime, datetime]:
@@ -192,7 +194,7 @@ def funnel(
     return (
         "SELECT level, count() AS visitors FROM ("
         "SELECT distinct_id, windowFunnel({window:UInt64})(toDateTime(timestamp), "
-        f"{levels}) AS level {_family(db, 'pageviews')} AND distinct_id != '' "
+        f"{levels}) AS level {_family(db, 'pageviews', final=False)} AND distinct_id != '' "
         f"AND ({matching}) GROUP BY distinct_id) GROUP BY level ORDER BY level",
         params,
     )
@@ -221,7 +223,7 @@ def retention(db: str, project_id: int, since: datetime, until: datetime) -> Sql
         "count() AS visitors FROM ("
         "SELECT distinct_id, min(monday) AS cohort, groupUniqArray(monday) AS weeks FROM ("
         "SELECT distinct_id, toMonday(timestamp) AS monday "
-        f"{_family(db, 'pageviews')} AND distinct_id != '') GROUP BY distinct_id"
+        f"{_family(db, 'pageviews', final=False)} AND distinct_id != '') GROUP BY distinct_id"
         ") ARRAY JOIN weeks AS active GROUP BY cohort, week ORDER BY cohort, week",
         _range(project_id, since, until),
     )
