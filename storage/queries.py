@@ -75,13 +75,13 @@ class EventQuery:
 
 
 def event_by_id(db: str, project_id: int, event_id: UUID) -> tuple[str, dict[str, Any]]:
-    """One row, so no FINAL: the copies of a replayed or retried event are the same event,
-    and the first received is shown. The bloom index on ``event_id`` (migration 0008)
-    narrows the read to the granules that may hold it."""
+    """One row, so no FINAL: of the copies a replay or a client retry stored, the one the
+    list shows (the latest timestamp, then the last inserted, as FINAL keeps). The bloom
+    index on ``event_id`` (migration 0008) narrows the read to the granules that may hold it."""
     return (
         f"SELECT {EVENT_COLUMNS} FROM {db}.events "
         "WHERE project_id = {project:UInt32} AND event_id = {id:UUID} "
-        "ORDER BY received_at, _inserted_at LIMIT 1",
+        "ORDER BY timestamp DESC, _inserted_at DESC LIMIT 1",
         {"project": project_id, "id": event_id},
     )
 
