@@ -121,27 +121,29 @@ class Outcomes:
     ) -> None:
         """One request: ``outcome`` is ok, failed or indeterminate."""
         self.statuses[status] += 1
-        self.sent.setdefault(tenant, set()).update(sent)
-        self.acked.setdefault(tenant, set()).update(acked)
         self.acked_ids.extend(acked)
-        self.log.append({"tenant": tenant, "outcome": outcome, "status": status, "event_ids": sent})
+        self._account(tenant, outcome, status, sent, acked)
 
     def record_probe(
         self, tenant: int, outcome: str, status: str, sent: list[str], acked: list[str]
     ) -> None:
         """A freshness probe's request: its events count in the accounting (so they are
         neither lost nor phantoms), not in the load's throughput, statuses or latency."""
+        self._account(tenant, outcome, status, sent, acked, probe=True)
+
+    def _account(
+        self,
+        tenant: int,
+        outcome: str,
+        status: str,
+        sent: list[str],
+        acked: list[str],
+        **mark: bool,
+    ) -> None:
         self.sent.setdefault(tenant, set()).update(sent)
         self.acked.setdefault(tenant, set()).update(acked)
-        self.log.append(
-            {
-                "tenant": tenant,
-                "outcome": outcome,
-                "status": status,
-                "event_ids": sent,
-                "probe": True,
-            }
-        )
+        line = {"tenant": tenant, "outcome": outcome, "status": status, "event_ids": sent}
+        self.log.append({**line, **mark})
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
